@@ -1,0 +1,202 @@
+"""Readers for the sememe lexicon formats we meet in practice, all producing one ``Lexicon``.
+
+Formats (auto-detected from the first lines, or named explicitly):
+  hownet2000  HowNet-2000 glossary: ``word<TAB>POS<TAB>def``, one sense per line; def is a comma
+              list of ``english|中文`` sememes with relation markers (``*#%$@?&~^``, ``role=``).
+  thunlp      thunlp merged file: a word line, then a line of its sememes (all senses merged).
+  sewrl       SE-WRL sense file: ``word nSenses [k s1..sk]*``.
+  openhownet  OpenHowNet's own data (``~/.openhownet/resources``) read through its API.
+"""
+
+import os
+import re
+
+from .model import Entry, Lexicon, LexiconError, combine
+from .sememe_names import SememeNames
+
+FORMATS = ("hownet2000", "thunlp", "sewrl", "openhownet")
+OPENHOWNET = "openhownet"
+
+# HowNet-2000 relation markers in front of a sememe: they qualify the relation, not the sememe
+_MARKERS = "*#%$@?&~^!+"
+_HOWNET2000_ITEM = re.compile(r"^[*#%$@?&~^!+]*(?:[A-Za-z]+=)?([{(]?)([^{}()]*)[})]?$")
+
+
+def _lines(path):
+    """Yield (line number, text) of a UTF-8 file; non-UTF-8 input is a one-line error."""
+    try:
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    yield number, raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:
+                    raise LexiconError(f"{path}:{number}: not UTF-8 text; convert the lexicon to UTF-8 "
+                                       "(e.g. iconv -f GB18030 -t UTF-8)") from None
+    except FileNotFoundError:
+        raise LexiconError(f"{path}: lexicon not found; pass an existing file to --sememe-lexicon "
+                           f"or '{OPENHOWNET}'") from None
+    except IsADirectoryError:
+        raise LexiconError(f"{path}: is a directory; pass a lexicon file to --sememe-lexicon") from None
+
+
+def _canonical(names, raw, lexicon):
+    return names.canonical(raw, lexicon) if names is not None else raw
+
+
+def _unique(items):
+    return tuple(dict.fromkeys(items))
+
+
+def detect_format(path):
+    """Guess a lexicon file's format from its first non-empty lines."""
+    sample = []
+    for _, line in _lines(path):
+        if line.strip():
+            sample.append(line)
+        if len(sample) == 20:
+            break
+    if not sample:
+        raise LexiconError(f"{path}: lexicon is empty; pass a non-empty sememe lexicon")
+    if all(line.count("\t") == 2 and "|" in line.split("\t")[2] for line in sample):
+        return "hownet2000"
+    if all(len(fields) >= 2 and fields[1].isdigit() for fields in (line.split() for line in sample)):
+        return "sewrl"
+    if not any("\t" in line or "|" in line for line in sample):
+        return "thunlp"
+    raise LexiconError(f"{path}: unknown lexicon format; name it with --sememe-lexicon-format "
+                       f"({', '.join(FORMATS)})")
+
+
+def read_hownet2000(path, names=None):
+    """HowNet-2000 glossary: one sense per line, main sememe first."""
+    lexicon = Lexicon(name=os.path.basename(path))
+    senses = {}
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise LexiconError(f"{path}:{number}: expected 'word<TAB>POS<TAB>definition', got "
+                               f"{len(fields)} field(s); fix the line or pass the right --sememe-lexicon-format")
+        word, definition = fields[0].strip(), fields[2].strip()
+        sememes = []
+        for item in definition.split(","):
+            match = _HOWNET2000_ITEM.match(item.strip())
+            if match is None:
+                raise LexiconError(f"{path}:{number}: cannot parse definition item {item!r}; "
+                                   "fix the line (expected e.g. '#fruit|水果')")
+            bracket, name = match.groups()
+            # '(x|y)' marks a concrete instance (a country's name), and items without '|' are
+            # relation roles ({contrast}): neither is a sememe
+            if bracket == "(" or "|" not in name:
+                continue
+            sememes.append(_canonical(names, name.strip(_MARKERS), lexicon))
+        if word and sememes:
+            senses.setdefault(word, []).append(_unique(sememes))
+    for word, word_senses in senses.items():
+        lexicon.entries[word] = Entry(senses=_unique(word_senses))
+    return lexicon
+
+
+def read_thunlp(path, names=None):
+    """thunlp merged file: word line, sememe line; all senses of a word merged into one bag."""
+    lexicon = Lexicon(name=os.path.basename(path))
+    lines = list(_lines(path))
+    if len(lines) % 2:
+        raise LexiconError(f"{path}:{len(lines)}: a word line without its sememe line; the file is "
+                           "truncated or not in thunlp's word/sememe-line format")
+    for (number, word), (_, sememe_line) in zip(lines[0::2], lines[1::2]):
+        if "\t" in word:
+            raise LexiconError(f"{path}:{number}: expected a word line, got {word[:40]!r}; "
+                               "pass the right --sememe-lexicon-format")
+        word = word.strip()
+        sememes = _unique(_canonical(names, s, lexicon) for s in sememe_line.split())
+        # the file's first record has an empty word; it cannot match any token
+        if word and sememes:
+            lexicon.entries[word] = Entry(senses=(sememes,), merged=True)
+    return lexicon
+
+
+def read_sewrl(path, names=None):
+    """SE-WRL sense file: ``word nSenses`` then, per sense, ``k`` and its ``k`` sememes."""
+    lexicon = Lexicon(name=os.path.basename(path))
+    for number, line in _lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            word, count, position, senses = fields[0], int(fields[1]), 2, []
+            for _ in range(count):
+                k = int(fields[position])
+                sense = fields[position + 1:position + 1 + k]
+                if len(sense) != k:
+                    raise ValueError
+                senses.append(_unique(_canonical(names, s, lexicon) for s in sense))
+                position += 1 + k
+            if position != len(fields):
+                raise ValueError
+        except (ValueError, IndexError):
+            raise LexiconError(f"{path}:{number}: expected 'word nSenses [k s1..sk]*' with matching "
+                               "counts; fix the line or pass the right --sememe-lexicon-format") from None
+        lexicon.entries[word] = Entry(senses=_unique(senses))
+    return lexicon
+
+
+def read_openhownet():
+    """OpenHowNet's data through its own API; both Chinese and English words become entries."""
+    try:
+        import OpenHowNet
+        from OpenHowNet.Download import OPENHOWNET_RESOURCE_PATH
+    except ImportError:
+        raise LexiconError(f"{OPENHOWNET}: the OpenHowNet package is not installed; run "
+                           "'pip install OpenHowNet' or pass a lexicon file") from None
+    resources = os.path.join(OPENHOWNET_RESOURCE_PATH, "resources")
+    for needed in ("HowNet_dict_complete", "sememe_all", "sememe_triples_taxonomy.txt"):
+        if not os.path.isfile(os.path.join(resources, needed)):
+            raise LexiconError(f"{os.path.join(resources, needed)}: OpenHowNet data missing; run "
+                               "python -c 'import OpenHowNet; OpenHowNet.download()' or pass a lexicon file")
+    hownet = OpenHowNet.HowNetDict()
+    lexicon = Lexicon(name=OPENHOWNET)
+    senses = {}
+    for sense in hownet.sense_dic.values():
+        sememes = _unique(s.en_zh for s in sense.sememes)
+        if not sememes:
+            continue
+        for word in {sense.zh_word.strip(), sense.en_word.strip()} - {""}:
+            senses.setdefault(word, []).append(sememes)
+    for word, word_senses in senses.items():
+        lexicon.entries[word] = Entry(senses=_unique(word_senses))
+    return lexicon
+
+
+_READERS = {"hownet2000": read_hownet2000, "thunlp": read_thunlp, "sewrl": read_sewrl}
+
+
+def read_lexicon(source, fmt="auto", names=None):
+    """Read one source: a file path, or ``openhownet`` for OpenHowNet's installed data."""
+    if source == OPENHOWNET or fmt == OPENHOWNET:
+        lexicon = read_openhownet()
+    else:
+        if fmt == "auto":
+            fmt = detect_format(source)
+        elif fmt not in _READERS:
+            raise LexiconError(f"{source}: unknown --sememe-lexicon-format {fmt!r}; use auto or one of "
+                               f"{', '.join(FORMATS)}")
+        lexicon = _READERS[fmt](source, names)
+    if not lexicon.entries:
+        raise LexiconError(f"{source}: lexicon has no word with sememes; pass a non-empty sememe lexicon")
+    return lexicon
+
+
+def load_lexicons(sources, fmt="auto", sememe_names=None):
+    """Read and combine comma-separated sources (first wins per word).
+
+    ``sememe_names`` is OpenHowNet's sememe_dict_all JSON; with it, every source's names are
+    mapped to OpenHowNet's ``english|中文`` so that sources agree on sememe identities.
+    """
+    if isinstance(sources, str):
+        sources = [s.strip() for s in sources.split(",") if s.strip()]
+    if not sources:
+        raise LexiconError("--sememe-lexicon: no lexicon given; pass a lexicon file or 'openhownet'")
+    names = SememeNames.load(sememe_names) if sememe_names else None
+    return combine([read_lexicon(source, fmt, names) for source in sources])

@@ -1,0 +1,1 @@
+from . import see_transformer  # noqa: F401

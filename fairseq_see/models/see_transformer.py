@@ -1,0 +1,152 @@
+"""``see_transformer``: fairseq's Transformer whose token embeddings are Sememe Entanglement Encodings."""
+
+import logging
+
+import torch.nn.functional as F
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MAX_TARGET_POSITIONS,
+                                        Embedding, TransformerDecoder, TransformerModel,
+                                        base_architecture)
+
+from ..lexicon import dictionary_checksum
+from ..modules import SememeEntanglementEmbedding, check_see_dimensions, placeholder_index
+
+logger = logging.getLogger(__name__)
+
+EMBEDDING_TYPES = ("see", "full")
+
+
+class SEETransformerDecoder(TransformerDecoder):
+    """Ties the output projection to the rebuilt table instead of to an ``nn.Embedding`` weight."""
+
+    def build_output_projection(self, args, dictionary, embed_tokens):
+        if isinstance(embed_tokens, SememeEntanglementEmbedding) and self.share_input_output_embed:
+            if args.adaptive_softmax_cutoff is not None:
+                raise ValueError("see_transformer: --adaptive-softmax-cutoff cannot be tied to a SEE table; "
+                                 "drop it or use --decoder-embedding-type full")
+            self.output_projection = None  # output_layer reads the table itself
+        else:
+            super().build_output_projection(args, dictionary, embed_tokens)
+
+    def output_layer(self, features):
+        if self.output_projection is None and self.adaptive_softmax is None:
+            # same table as the decoder input, rebuilt once per forward (cached inside the module)
+            return F.linear(features, self.embed_tokens.table())
+        return super().output_layer(features)
+
+
+@register_model("see_transformer")
+class SEETransformerModel(TransformerModel):
+    """Transformer with SEE token embeddings; each side can be switched back to a full table."""
+
+    @staticmethod
+    def add_args(parser):
+        TransformerModel.add_args(parser)
+        parser.add_argument("--encoder-embedding-type", choices=EMBEDDING_TYPES,
+                            help="source token embeddings: see (rebuilt from sememes) or full (nn.Embedding)")
+        parser.add_argument("--decoder-embedding-type", choices=EMBEDDING_TYPES,
+                            help="target token embeddings (tied to the output projection)")
+        parser.add_argument("--see-order", type=int, metavar="O",
+                            help="unit vectors entangled per sense; unit size is ceil(d^(1/O))")
+        parser.add_argument("--see-rank", type=int, metavar="R", help="senses kept per token (at most)")
+        parser.add_argument("--see-tables", type=int, metavar="M",
+                            help="unit tables; sense k uses table k mod M")
+
+    @classmethod
+    def build_model(cls, args, task):
+        see_base_architecture(args)
+        if not hasattr(task, "sememe_index"):
+            raise ValueError("see_transformer needs --task translation_sememe (it provides the sememe index)")
+        if args.encoder_layers_to_keep:
+            args.encoder_layers = len(args.encoder_layers_to_keep.split(","))
+        if args.decoder_layers_to_keep:
+            args.decoder_layers = len(args.decoder_layers_to_keep.split(","))
+        if getattr(args, "max_source_positions", None) is None:
+            args.max_source_positions = DEFAULT_MAX_SOURCE_POSITIONS
+        if getattr(args, "max_target_positions", None) is None:
+            args.max_target_positions = DEFAULT_MAX_TARGET_POSITIONS
+        if args.share_all_embeddings:
+            raise ValueError("see_transformer builds one table per language; drop --share-all-embeddings "
+                             "(use --share-decoder-input-output-embed)")
+        encoder_embed = cls.build_side_embedding(args, task, "source")
+        decoder_embed = cls.build_side_embedding(args, task, "target")
+        encoder = cls.build_encoder(args, task.source_dictionary, encoder_embed)
+        decoder = cls.build_decoder(args, task.target_dictionary, decoder_embed)
+        return cls(args, encoder, decoder)
+
+    @classmethod
+    def build_side_embedding(cls, args, task, side):
+        prefix = "encoder" if side == "source" else "decoder"
+        dictionary = task.source_dictionary if side == "source" else task.target_dictionary
+        dim = getattr(args, f"{prefix}_embed_dim")
+        if getattr(args, f"{prefix}_embedding_type") == "full":
+            embedding = Embedding(len(dictionary), dim, dictionary.pad())
+            logger.info(f"SEE embedding ({side}): full={len(dictionary) * dim} see=none ratio=1.00x "
+                        f"(--{prefix}-embedding-type full)")
+            return embedding
+        check_see_dimensions(dim, args.see_order, args.see_rank, args.see_tables)
+        index = task.sememe_index(side, args.see_order, args.see_rank)
+        if index is None:
+            unit_ids, sense_mask, units = placeholder_index(len(dictionary), args.see_order, args.see_rank)
+        else:
+            unit_ids, sense_mask, units = index.unit_ids, index.sense_mask, index.units
+        embedding = SememeEntanglementEmbedding(
+            unit_ids, sense_mask, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad(),
+            tables=args.see_tables, side=side, placeholder=index is None)
+        if index is None:
+            logger.info(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")
+        else:
+            logger.info(embedding.describe(coverage=index.coverage()[0]))
+        return embedding
+
+    @classmethod
+    def build_decoder(cls, args, tgt_dict, embed_tokens):
+        return SEETransformerDecoder(args, tgt_dict, embed_tokens,
+                                     no_encoder_attn=getattr(args, "no_cross_attention", False))
+
+
+def see_base_architecture(args):
+    args.encoder_embedding_type = getattr(args, "encoder_embedding_type", None) or "see"
+    args.decoder_embedding_type = getattr(args, "decoder_embedding_type", None) or "see"
+    args.see_order = getattr(args, "see_order", None) or 3
+    args.see_rank = getattr(args, "see_rank", None) or 4
+    args.see_tables = getattr(args, "see_tables", None) or 1
+    args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)
+    base_architecture(args)
+
+
+@register_model_architecture("see_transformer", "see_transformer")
+def see_transformer(args):
+    see_base_architecture(args)
+
+
+@register_model_architecture("see_transformer", "see_transformer_tiny")
+def see_transformer_tiny(args):
+    """For tests and CPU smoke runs: 2+2 layers, d 64 (= 4^3, so o=3 gives 4-dim units)."""
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 64)
+    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 128)
+    args.encoder_layers = getattr(args, "encoder_layers", 2)
+    args.encoder_attention_heads = getattr(args, "encoder_attention_heads", 2)
+    args.decoder_layers = getattr(args, "decoder_layers", 2)
+    args.decoder_attention_heads = getattr(args, "decoder_attention_heads", 2)
+    see_base_architecture(args)
+
+
+@register_model_architecture("see_transformer", "see_transformer_iwslt_zh_en")
+def see_transformer_iwslt_zh_en(args):
+    """fairseq's transformer_iwslt_de_en sizes: 6+6 layers, d 512, FFN 1024, 4 heads."""
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 512)
+    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 1024)
+    args.encoder_attention_heads = getattr(args, "encoder_attention_heads", 4)
+    args.encoder_layers = getattr(args, "encoder_layers", 6)
+    args.decoder_embed_dim = getattr(args, "decoder_embed_dim", 512)
+    args.decoder_ffn_embed_dim = getattr(args, "decoder_ffn_embed_dim", 1024)
+    args.decoder_attention_heads = getattr(args, "decoder_attention_heads", 4)
+    args.decoder_layers = getattr(args, "decoder_layers", 6)
+    see_base_architecture(args)
+
+
+@register_model_architecture("see_transformer", "see_transformer_wmt_zh_en")
+def see_transformer_wmt_zh_en(args):
+    """Transformer-base sizes: 6+6 layers, d 512, FFN 2048, 8 heads (fairseq's defaults)."""
+    see_base_architecture(args)

@@ -1,0 +1,1 @@
+from . import translation_sememe  # noqa: F401

@@ -1,0 +1,77 @@
+"""``translation_sememe``: fairseq's translation task plus the sememe index of both dictionaries."""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from fairseq.tasks import register_task
+from fairseq.tasks.translation import TranslationConfig, TranslationTask
+
+from ..lexicon import INDEX_FILE, LexiconError, SememeIndex, build_index, lexicon_name, load_lexicons
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TranslationSememeConfig(TranslationConfig):
+    sememe_lexicon: Optional[str] = field(
+        default=None,
+        metadata={"help": "sememe lexicon(s), comma-separated, first wins per word: files in HowNet-2000, "
+                          "thunlp or SE-WRL format, or 'openhownet' for OpenHowNet's installed data. "
+                          "Not needed when see_index.<lang>.npz is in the data directory, nor to "
+                          "generate from a trained checkpoint"})
+    sememe_lexicon_format: str = field(
+        default="auto", metadata={"help": "auto, hownet2000, thunlp, sewrl or openhownet"})
+    sememe_names: Optional[str] = field(
+        default=None,
+        metadata={"help": "OpenHowNet's sememe_dict_all JSON: maps every source's sememe names to "
+                          "'english|中文' so that sources agree on sememe identities"})
+
+
+@register_task("translation_sememe", dataclass=TranslationSememeConfig)
+class TranslationSememeTask(TranslationTask):
+    """Translation whose models may rebuild token embeddings from sememes (see ``see_transformer``)."""
+
+    def __init__(self, cfg, src_dict, tgt_dict):
+        super().__init__(cfg, src_dict, tgt_dict)
+        self._lexicon = None
+
+    def lexicon(self):
+        if self._lexicon is None:
+            self._lexicon = load_lexicons(self.cfg.sememe_lexicon, self.cfg.sememe_lexicon_format,
+                                          self.cfg.sememe_names)
+            logger.info(self._lexicon.summary())
+        return self._lexicon
+
+    def dictionary_path(self, lang):
+        return os.path.join(self.cfg.data.split(os.pathsep)[0], f"dict.{lang}.txt")
+
+    def sememe_index(self, side, order, rank):
+        """The index of the ``source`` or ``target`` dictionary, or None when none can be had.
+
+        A saved ``see_index.<lang>.npz`` beside the dictionaries is used when it fits the order,
+        rank and lexicon asked for; else the index is built from ``--sememe-lexicon``. None (no
+        lexicon, no saved index) is fine for generation: the checkpoint carries the index.
+        """
+        lang = self.cfg.source_lang if side == "source" else self.cfg.target_lang
+        dictionary = self.src_dict if side == "source" else self.tgt_dict
+        saved = os.path.join(self.cfg.data.split(os.pathsep)[0], INDEX_FILE.format(lang=lang))
+        wanted_lexicon = lexicon_name(self.cfg.sememe_lexicon) if self.cfg.sememe_lexicon else None
+        if os.path.exists(saved):
+            index = SememeIndex.load(saved)
+            index.check_dictionary(dictionary.symbols, saved, self.dictionary_path(lang))
+            fits = (index.order, index.rank) == (order, rank)
+            if fits and wanted_lexicon in (None, index.meta.get("lexicon")):
+                logger.info(f"using {saved} (built from {index.meta.get('lexicon')})")
+                return index
+            if not self.cfg.sememe_lexicon:
+                raise LexiconError(f"{saved}: built for --see-order {index.order} --see-rank {index.rank}, "
+                                   f"not {order} and {rank}; rebuild it with fairseq-see-index or pass "
+                                   "--sememe-lexicon")
+        if not self.cfg.sememe_lexicon:
+            return None
+        index = build_index(dictionary.symbols, dictionary.count, self.lexicon(), order, rank,
+                            lexicon_name=wanted_lexicon)
+        logger.info(index.summary(side))
+        return index

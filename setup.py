@@ -1,0 +1,17 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="fairseq-see",
+    version="0.1.0",
+    description="Sememe Entanglement Encoding (SEE) embedding compression for fairseq translation models",
+    packages=find_packages(include=["fairseq_see", "fairseq_see.*"]),
+    python_requires=">=3.10",
+    # the pinned set (torch, fairseq-fixed built without isolation, ...) is installed by `make install`;
+    # see requirements.txt for why it cannot be expressed here
+    install_requires=[],
+    entry_points={
+        "console_scripts": [
+            "fairseq-see-index = fairseq_see.lexicon.cli:main",
+        ],
+    },
+)
