@@ -16,6 +16,8 @@ Choices of ours where SEE.md leaves room, each stated once here:
   sememes each, in file order, so no sememe is dropped for want of a sense structure.
 - More than ``o`` morphemes: keep the first ``o - 1`` and the last (Chinese words are head-final).
 - Senses are ranked by their number of distinct sememes (most informative first), stably.
+- A one-character non-Chinese piece ("a", "s") is not looked up: Chinese lexicons list Latin letters
+  as words (the letter, with sememes like "character|文字"), which says nothing about the subword.
 """
 
 import hashlib
@@ -106,8 +108,9 @@ def token_senses(token, lexicon, order, rank):
     pieces = ["mor:" + m for m in morphemes(key)]
     if len(pieces) > order:
         pieces = pieces[: order - 1] + pieces[-1:]
-    entry = lexicon.get(key) if lexicon is not None else None
-    if entry is None and lexicon is not None and key.lower() != key:
+    searchable = lexicon is not None and (len(key) > 1 or _CJK.match(key))
+    entry = lexicon.get(key) if searchable else None
+    if entry is None and searchable and key.lower() != key:
         entry = lexicon.get(key.lower())
     if entry is None:
         return [_cycle_fill(pieces, order)], False

@@ -57,11 +57,11 @@ def detect_format(path):
             break
     if not sample:
         raise LexiconError(f"{path}: lexicon is empty; pass a non-empty sememe lexicon")
-    if all(line.count("\t") == 2 and "|" in line.split("\t")[2] for line in sample):
+    if all(line.count("\t") == 2 for line in sample) and any("|" in line for line in sample):
         return "hownet2000"
     if all(len(fields) >= 2 and fields[1].isdigit() for fields in (line.split() for line in sample)):
         return "sewrl"
-    if not any("\t" in line or "|" in line for line in sample):
+    if not any("\t" in line for line in sample):
         return "thunlp"
     raise LexiconError(f"{path}: unknown lexicon format; name it with --sememe-lexicon-format "
                        f"({', '.join(FORMATS)})")
@@ -174,6 +174,7 @@ _READERS = {"hownet2000": read_hownet2000, "thunlp": read_thunlp, "sewrl": read_
 
 def read_lexicon(source, fmt="auto", names=None):
     """Read one source: a file path, or ``openhownet`` for OpenHowNet's installed data."""
+    source = os.fspath(source)
     if source == OPENHOWNET or fmt == OPENHOWNET:
         lexicon = read_openhownet()
     else:
@@ -194,8 +195,8 @@ def load_lexicons(sources, fmt="auto", sememe_names=None):
     ``sememe_names`` is OpenHowNet's sememe_dict_all JSON; with it, every source's names are
     mapped to OpenHowNet's ``english|中文`` so that sources agree on sememe identities.
     """
-    if isinstance(sources, str):
-        sources = [s.strip() for s in sources.split(",") if s.strip()]
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [s.strip() for s in os.fspath(sources).split(",") if s.strip()]
     if not sources:
         raise LexiconError("--sememe-lexicon: no lexicon given; pass a lexicon file or 'openhownet'")
     names = SememeNames.load(sememe_names) if sememe_names else None

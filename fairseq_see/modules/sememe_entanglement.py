@@ -28,9 +28,13 @@ def check_see_dimensions(dim, order, rank, tables):
     """One-line errors for option values that cannot build an embedding of size ``dim``."""
     if order < 1 or rank < 1 or tables < 1:
         raise ValueError(f"--see-order, --see-rank and --see-tables must be >= 1 (got {order}, {rank}, {tables})")
-    if order > 1 and unit_size(dim, order) == 1:
-        raise ValueError(f"--see-order {order} is too large for embedding dimension {dim}: units would be "
-                         f"1-dimensional; use an order with 2**order <= {dim}")
+    q = unit_size(dim, order)
+    if q ** order >= 2 * dim:
+        # e.g. d 512, o 10: q = 2 and 1024-dim products, half of every product thrown away
+        raise ValueError(f"--see-order {order} does not fit embedding dimension {dim}: units of size {q} give "
+                         f"{q ** order}-dim products, more than twice {dim}; use an order with "
+                         f"ceil(d^(1/o))^o < 2d (for d={dim}: "
+                         f"{', '.join(str(o) for o in range(1, 9) if unit_size(dim, o) ** o < 2 * dim)})")
 
 
 def outer_product(factors):
