@@ -1,0 +1,108 @@
+"""The stock fairseq CLIs end to end on a slice of the real data: jieba, sentencepiece,
+fairseq-preprocess, fairseq-train --user-dir fairseq_see, fairseq-generate with BLEU."""
+
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import GLOSSARY, REPO, SEMEME_NAMES, THUNLP, ZH_EN, cli, shared_or_skip
+
+TVSUB = os.path.join(ZH_EN, "train", "tvsub")
+TST2017 = os.path.join(ZH_EN, "test", "iwslt17", "IWSLT17.TED.tst2017.zh-en")
+USER_DIR = os.path.join(REPO, "fairseq_see")
+
+
+def run(*argv, cwd):
+    result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{argv[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def head_xz(path, count):
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        return [next(f).rstrip("\n") for _ in range(count)]
+
+
+def head(path, count):
+    with open(path, encoding="utf-8") as f:
+        return [next(f).rstrip("\n") for _ in range(count)]
+
+
+def write_lines(path, lines):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    shared_or_skip(TVSUB, TST2017 + ".zh", GLOSSARY, THUNLP, SEMEME_NAMES)
+    import sentencepiece as spm
+    work = tmp_path_factory.mktemp("e2e")
+    zh, en = head_xz(os.path.join(TVSUB, "train.zh.xz"), 800), head_xz(os.path.join(TVSUB, "train.en.xz"), 800)
+    splits = {"train": (zh[:700], en[:700]), "valid": (zh[700:], en[700:]),
+              "test": (head(TST2017 + ".zh", 40), head(TST2017 + ".en", 40))}
+    for split, (zh_lines, en_lines) in splits.items():
+        write_lines(work / f"{split}.raw.zh", zh_lines)
+        write_lines(work / f"{split}.raw.en", en_lines)
+        # jieba's own command line segments the Chinese
+        segmented = run(sys.executable, "-m", "jieba", "-q", "-d", " ", f"{split}.raw.zh", cwd=work)
+        write_lines(work / f"{split}.seg.zh", [" ".join(s.split()) for s in segmented.splitlines()])
+    for lang, vocab in (("zh", 1000), ("en", 800)):
+        source = "seg" if lang == "zh" else "raw"
+        spm.SentencePieceTrainer.train(input=str(work / f"train.{source}.{lang}"), model_prefix=str(work / f"spm.{lang}"),
+                                       vocab_size=vocab, character_coverage=1.0, minloglevel=2)
+        processor = spm.SentencePieceProcessor(model_file=str(work / f"spm.{lang}.model"))
+        for split in splits:
+            lines = head(work / f"{split}.{source}.{lang}", len(splits[split][0]))
+            write_lines(work / f"{split}.spm.{lang}", [" ".join(processor.encode(s, out_type=str)) for s in lines])
+    run(cli("fairseq-preprocess"), "--source-lang", "zh", "--target-lang", "en", "--trainpref", "train.spm",
+        "--validpref", "valid.spm", "--testpref", "test.spm", "--destdir", "bin", "--workers", "1", cwd=work)
+    return work
+
+
+def train(work, *extra, updates):
+    return run(cli("fairseq-train"), "bin", "--user-dir", USER_DIR, "--task", "translation_sememe",
+               "--arch", "see_transformer_tiny", "--optimizer", "adam", "--lr", "2e-3", "--lr-scheduler",
+               "inverse_sqrt", "--warmup-updates", "10", "--max-tokens", "1500", "--max-update", updates,
+               "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--save-dir", "ckpt",
+               "--no-epoch-checkpoints", "--log-format", "simple", "--log-interval", "10", "--seed", "1",
+               "--required-batch-size-multiple", "1", "--num-workers", "0", "--cpu", *extra, cwd=work)
+
+
+def test_train_generate_and_resume_with_stock_clis(workdir):
+    # the lexicon lives somewhere temporary: once trained, the model must not need it
+    lexicon_dir = workdir / "lexicon"
+    lexicon_dir.mkdir()
+    lexicons = [shutil.copy(path, lexicon_dir) for path in (GLOSSARY, THUNLP)]
+    log = train(workdir, "--sememe-lexicon", ",".join(lexicons), "--sememe-names", SEMEME_NAMES, updates=30)
+    assert re.search(r"SEE embedding \(source\): full=\d+ see=\d+ ratio=\d+\.\d\dx units=\d+ coverage=\d+\.\d%", log)
+    assert re.search(r"SEE embedding \(target\): full=\d+ see=\d+ ratio=", log)
+    assert "num_updates 30" in log
+    losses = [float(x) for x in re.findall(r"\| valid on 'valid' subset \| loss ([\d.]+)", log)]
+    assert losses and losses[-1] < losses[0], losses
+
+    shutil.rmtree(lexicon_dir)
+    out = run(cli("fairseq-generate"), "bin", "--user-dir", USER_DIR, "--task", "translation_sememe",
+              "--path", "ckpt/checkpoint_best.pt", "--gen-subset", "test", "--beam", "5", "--batch-size", "16",
+              "--required-batch-size-multiple", "1", "--remove-bpe", "sentencepiece", "--cpu", cwd=workdir)
+    hypotheses = re.findall(r"^H-(\d+)\t", out, flags=re.M)
+    assert sorted(map(int, hypotheses)) == list(range(40))  # every test sentence translated, none dropped
+    assert re.search(r"Generate test with beam=5: BLEU4 = \d+\.\d+", out)
+
+    # resume from checkpoint_last without the lexicon: the checkpoint carries the index
+    log = train(workdir, updates=40)
+    assert "Loaded checkpoint ckpt/checkpoint_last.pt" in log and "num_updates 40" in log
+
+
+def test_saved_index_is_used_and_checked(workdir):
+    out = run(cli("fairseq-see-index"), "bin", "--sememe-lexicon", f"{GLOSSARY},{THUNLP}",
+              "--sememe-names", SEMEME_NAMES, cwd=workdir)
+    zh = re.search(r"SEE index \(zh\): .* coverage: types=([\d.]+)% tokens=([\d.]+)%", out)
+    assert zh and 40 < float(zh.group(1)) <= 100 and 40 < float(zh.group(2)) <= 100
+    log = train(workdir, "--save-dir", "ckpt_saved_index", updates=2)
+    assert "using bin/see_index.zh.npz" in log and "using bin/see_index.en.npz" in log

@@ -1,0 +1,82 @@
+import logging
+import os
+import re
+
+import pytest
+import torch
+
+from conftest import REPO, write, write_dictionary
+
+ZH = ["▁苹果", "▁梨", "▁吃", "▁我", "很", "好"]
+EN = ["▁I", "▁eat", "▁apple", "s", "▁pear", "▁good"]
+LEXICON = "苹果\n水果 树 电脑 \n梨\n水果 树 \n吃\n吃 \n好\n良 \n"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    write_dictionary(tmp_path / "dict.zh.txt", ZH)
+    write_dictionary(tmp_path / "dict.en.txt", EN)
+    write(tmp_path / "lex.txt", LEXICON)
+    return tmp_path
+
+
+def build(data_dir, *extra, task="translation_sememe"):
+    from fairseq import options, tasks
+    argv = [str(data_dir), "--user-dir", os.path.join(REPO, "fairseq_see"), "--task", task,
+            "--arch", "see_transformer_tiny", "--source-lang", "zh", "--target-lang", "en", *extra]
+    if task == "translation_sememe":
+        argv += ["--sememe-lexicon", str(data_dir / "lex.txt")]
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    task_obj = tasks.setup_task(args)
+    return task_obj, task_obj.build_model(args)
+
+
+def batch(model):
+    src = torch.tensor([[4, 5, 6, 2], [7, 8, 2, 1]])
+    prev = torch.tensor([[2, 4, 5], [2, 6, 7]])
+    return model(src, torch.tensor([4, 3]), prev)
+
+
+def test_see_transformer_forward_and_tied_output(data_dir, caplog):
+    from fairseq_see.modules import SememeEntanglementEmbedding
+    with caplog.at_level(logging.INFO):
+        _, model = build(data_dir)
+    logits, _ = batch(model)
+    assert logits.shape == (2, 3, 10)
+    assert isinstance(model.encoder.embed_tokens, SememeEntanglementEmbedding)
+    assert isinstance(model.decoder.embed_tokens, SememeEntanglementEmbedding)
+    # no |V| x d table anywhere: the output projection is the rebuilt decoder table
+    assert not [n for n, p in model.named_parameters() if p.dim() == 2 and p.shape[0] == 10]
+    logits.sum().backward()
+    assert model.decoder.embed_tokens.unit_vectors.grad.abs().sum() > 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("SEE embedding")]
+    assert len(lines) == 2
+    assert re.fullmatch(r"SEE embedding \(source\): full=640 see=\d+ ratio=\d+\.\d\dx units=\d+ coverage=66\.7%",
+                        lines[0])
+    assert lines[1].startswith("SEE embedding (target): full=640")
+
+
+def test_index_travels_in_the_state_dict(data_dir):
+    _, model = build(data_dir)
+    state = model.state_dict()
+    assert state["encoder.embed_tokens.unit_ids"].shape == (10, 4, 3)
+    assert state["encoder.embed_tokens.sense_mask"].dtype == torch.bool
+    assert "sem:水果" in state["encoder.embed_tokens._extra_state"]["units"]
+
+
+def test_each_side_switches_to_a_full_table(data_dir):
+    _, model = build(data_dir, "--encoder-embedding-type", "full", "--see-order", "2", "--see-rank", "2")
+    assert type(model.encoder.embed_tokens) is torch.nn.Embedding
+    assert model.decoder.embed_tokens.unit_ids.shape == (10, 2, 2)
+    logits, _ = batch(model)
+    assert logits.shape == (2, 3, 10)
+
+
+def test_needs_the_sememe_task(data_dir):
+    with pytest.raises(ValueError, match="needs --task translation_sememe"):
+        build(data_dir, task="translation")
+
+
+def test_bad_order_is_one_line(data_dir):
+    with pytest.raises(ValueError, match="--see-order 7 does not fit embedding dimension 64"):
+        build(data_dir, "--see-order", "7")
