@@ -9,7 +9,7 @@ import warnings
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected")
 
-from . import models, tasks  # noqa: E402,F401  (registers see_transformer and translation_sememe)
+from . import criterions, models, tasks  # noqa: E402,F401  (registers see_distillation, see_transformer, translation_sememe)
 from .models.see_transformer import SEETransformerModel  # noqa: E402
 
 __all__ = ["SEETransformerModel"]

@@ -39,3 +39,34 @@ def write(path, text):
 def write_dictionary(path, tokens):
     """A fairseq dict.<lang>.txt with descending counts."""
     return write(path, "".join(f"{t} {100 - i}\n" for i, t in enumerate(tokens)))
+
+
+ZH = ["▁苹果", "▁梨", "▁吃", "▁我", "很", "好"]
+EN = ["▁I", "▁eat", "▁apple", "s", "▁pear", "▁good"]
+LEXICON = "苹果\n水果 树 电脑 \n梨\n水果 树 \n吃\n吃 \n好\n良 \n"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A data-bin with tiny zh/en dictionaries (10 symbols each) and a thunlp-format lexicon."""
+    write_dictionary(tmp_path / "dict.zh.txt", ZH)
+    write_dictionary(tmp_path / "dict.en.txt", EN)
+    write(tmp_path / "lex.txt", LEXICON)
+    return tmp_path
+
+
+def parse_args(data_dir, *extra, task="translation_sememe"):
+    from fairseq import options
+    argv = [str(data_dir), "--user-dir", os.path.join(REPO, "fairseq_see"), "--task", task,
+            "--arch", "see_transformer_tiny", "--source-lang", "zh", "--target-lang", "en", *extra]
+    if task == "translation_sememe":
+        argv += ["--sememe-lexicon", str(data_dir / "lex.txt")]
+    return options.parse_args_and_arch(options.get_training_parser(), argv)
+
+
+def build(data_dir, *extra, task="translation_sememe"):
+    """fairseq's own task and model construction, as fairseq-train does it."""
+    from fairseq import tasks
+    args = parse_args(data_dir, *extra, task=task)
+    task_obj = tasks.setup_task(args)
+    return task_obj, task_obj.build_model(args)

@@ -106,3 +106,32 @@ def test_saved_index_is_used_and_checked(workdir):
     assert zh and 40 < float(zh.group(1)) <= 100 and 40 < float(zh.group(2)) <= 100
     log = train(workdir, "--save-dir", "ckpt_saved_index", updates=2)
     assert "using bin/see_index.zh.npz" in log and "using bin/see_index.en.npz" in log
+
+
+def test_distillation_stages_with_stock_clis(workdir):
+    """Teacher (stock transformer) -> stage 1 (tables + hidden states) -> stage 2 (KD + CE)."""
+    import torch
+    common = ("--optimizer", "adam", "--max-tokens", "1500", "--no-epoch-checkpoints", "--log-format", "simple",
+              "--log-interval", "5", "--seed", "1", "--required-batch-size-multiple", "1", "--num-workers", "0",
+              "--cpu")
+    run(cli("fairseq-train"), "bin", "--task", "translation", "--arch", "transformer_tiny",
+        "--share-decoder-input-output-embed", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing",
+        "0.1", "--lr", "2e-3", "--max-update", "20", "--save-dir", "teacher", *common, cwd=workdir)
+    see = ("--user-dir", USER_DIR, "--task", "translation_sememe", "--arch", "see_transformer_tiny",
+           "--criterion", "see_distillation", "--teacher-checkpoint", "teacher/checkpoint_best.pt")
+    log = run(cli("fairseq-train"), "bin", *see, "--sememe-lexicon", f"{GLOSSARY},{THUNLP}", "--sememe-names",
+              SEMEME_NAMES, "--distill-stage", "1", "--init-student-from-teacher", "--lr", "5e-3",
+              "--max-update", "25", "--save-dir", "stage1", *common, cwd=workdir)
+    assert re.search(r"--init-student-from-teacher: copied 86 tensors \([\d,]+ parameters\); not copied "
+                     r"\(student's own\): encoder.embed_tokens.unit_vectors", log)
+    embed_mse = [float(x) for x in re.findall(r"embed_mse=([\d.]+)", log)]
+    assert len(embed_mse) >= 4 and embed_mse[-1] < 0.8 * embed_mse[0], embed_mse
+    assert re.search(r"hidden_mse=[\d.]+, ce=[\d.]+", log)
+    log = run(cli("fairseq-train"), "bin", *see, "--distill-stage", "2", "--kd-alpha", "0.5", "--kd-temperature",
+              "2", "--label-smoothing", "0.1", "--restore-file", "stage1/checkpoint_best.pt", "--reset-optimizer",
+              "--reset-dataloader", "--reset-meters", "--lr", "2e-3", "--max-update", "10", "--save-dir", "stage2",
+              *common, cwd=workdir)
+    assert re.search(r"kd=[\d.]+, ce=[\d.]+", log) and "num_updates 10" in log
+    state = torch.load(workdir / "stage2" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert not [k for k in state["model"] if k.startswith("teacher")] and not state.get("criterion")
+    assert "encoder.embed_tokens.unit_ids" in state["model"]

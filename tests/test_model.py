@@ -1,35 +1,10 @@
 import logging
-import os
 import re
 
 import pytest
 import torch
 
-from conftest import REPO, write, write_dictionary
-
-ZH = ["▁苹果", "▁梨", "▁吃", "▁我", "很", "好"]
-EN = ["▁I", "▁eat", "▁apple", "s", "▁pear", "▁good"]
-LEXICON = "苹果\n水果 树 电脑 \n梨\n水果 树 \n吃\n吃 \n好\n良 \n"
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    write_dictionary(tmp_path / "dict.zh.txt", ZH)
-    write_dictionary(tmp_path / "dict.en.txt", EN)
-    write(tmp_path / "lex.txt", LEXICON)
-    return tmp_path
-
-
-def build(data_dir, *extra, task="translation_sememe"):
-    from fairseq import options, tasks
-    argv = [str(data_dir), "--user-dir", os.path.join(REPO, "fairseq_see"), "--task", task,
-            "--arch", "see_transformer_tiny", "--source-lang", "zh", "--target-lang", "en", *extra]
-    if task == "translation_sememe":
-        argv += ["--sememe-lexicon", str(data_dir / "lex.txt")]
-    args = options.parse_args_and_arch(options.get_training_parser(), argv)
-    task_obj = tasks.setup_task(args)
-    return task_obj, task_obj.build_model(args)
-
+from conftest import build
 
 def batch(model):
     src = torch.tensor([[4, 5, 6, 2], [7, 8, 2, 1]])

@@ -122,9 +122,9 @@ def see_transformer(args):
 
 @register_model_architecture("see_transformer", "see_transformer_tiny")
 def see_transformer_tiny(args):
-    """For tests and CPU smoke runs: 2+2 layers, d 64 (= 4^3, so o=3 gives 4-dim units)."""
+    """fairseq's transformer_tiny sizes (so a stock teacher distils into it): 2+2 layers, d 64, FFN 64."""
     args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 64)
-    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 128)
+    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 64)
     args.encoder_layers = getattr(args, "encoder_layers", 2)
     args.encoder_attention_heads = getattr(args, "encoder_attention_heads", 2)
     args.decoder_layers = getattr(args, "decoder_layers", 2)

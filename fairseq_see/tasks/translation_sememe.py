@@ -8,6 +8,7 @@ from typing import Optional
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
+from ..distillation import freeze_non_embedding, init_student_from_teacher, load_teacher
 from ..lexicon import INDEX_FILE, LexiconError, SememeIndex, build_index, lexicon_name, load_lexicons
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,16 @@ class TranslationSememeConfig(TranslationConfig):
         default=None,
         metadata={"help": "OpenHowNet's sememe_dict_all JSON: maps every source's sememe names to "
                           "'english|中文' so that sources agree on sememe identities"})
+    teacher_checkpoint: Optional[str] = field(
+        default=None,
+        metadata={"help": "trained teacher (a normal transformer on the same dictionaries) for "
+                          "--criterion see_distillation and --init-student-from-teacher"})
+    init_student_from_teacher: bool = field(
+        default=False,
+        metadata={"help": "copy every teacher weight whose name and shape match into the new model "
+                          "(all but the token tables SEE replaces)"})
+    freeze_non_embedding: bool = field(
+        default=False, metadata={"help": "train only token-embedding parameters (distillation stage 1)"})
 
 
 @register_task("translation_sememe", dataclass=TranslationSememeConfig)
@@ -36,6 +47,7 @@ class TranslationSememeTask(TranslationTask):
     def __init__(self, cfg, src_dict, tgt_dict):
         super().__init__(cfg, src_dict, tgt_dict)
         self._lexicon = None
+        self._teacher = None
 
     def lexicon(self):
         if self._lexicon is None:
@@ -43,6 +55,23 @@ class TranslationSememeTask(TranslationTask):
                                           self.cfg.sememe_names)
             logger.info(self._lexicon.summary())
         return self._lexicon
+
+    def teacher(self):
+        """The teacher of --teacher-checkpoint, loaded once per process."""
+        if self._teacher is None:
+            if not self.cfg.teacher_checkpoint:
+                raise ValueError("distillation needs a teacher: pass --teacher-checkpoint TEACHER.pt")
+            self._teacher = load_teacher(self.cfg.teacher_checkpoint, self)
+        return self._teacher
+
+    def build_model(self, cfg, from_checkpoint=False):
+        model = super().build_model(cfg, from_checkpoint)
+        # this task's own options, not the model's: a checkpoint's saved args never re-trigger them
+        if self.cfg.init_student_from_teacher and not from_checkpoint:
+            init_student_from_teacher(model, self.teacher())
+        if self.cfg.freeze_non_embedding and not from_checkpoint:
+            freeze_non_embedding(model)
+        return model
 
     def dictionary_path(self, lang):
         return os.path.join(self.cfg.data.split(os.pathsep)[0], f"dict.{lang}.txt")

@@ -1,0 +1,1 @@
+from . import see_distillation  # noqa: F401

@@ -1,0 +1,100 @@
+"""Teacher side of distillation: load a trained teacher, check it fits, initialise a student from it."""
+
+import logging
+import os
+
+import torch
+from fairseq import checkpoint_utils, models
+from fairseq.data import Dictionary
+
+from .lexicon import dictionary_checksum
+
+logger = logging.getLogger(__name__)
+
+
+def token_table(embedding):
+    """An embedding module's (V, d) table: a SEE-style module's rebuilt table, else its weight."""
+    return embedding.table() if hasattr(embedding, "table") else embedding.weight
+
+
+def _check_dictionaries(path, state, task):
+    """Teacher and student must index the same tokens: compare dictionaries, else table sizes."""
+    teacher_task = state["cfg"]["task"]
+    teacher_data = str(teacher_task.get("data") or "").split(os.pathsep)[0]
+    for side, lang, dictionary in (("encoder", task.cfg.source_lang, task.source_dictionary),
+                                   ("decoder", task.cfg.target_lang, task.target_dictionary)):
+        ours = task.dictionary_path(lang)
+        theirs = os.path.join(teacher_data, f"dict.{lang}.txt")
+        if os.path.isfile(theirs):
+            if dictionary_checksum(Dictionary.load(theirs).symbols) != dictionary_checksum(dictionary.symbols):
+                raise ValueError(f"teacher {path} was trained with {theirs}, which differs from {ours}; "
+                                 "distil on the teacher's data-bin (same dictionaries)")
+            continue
+        weight = state["model"].get(f"{side}.embed_tokens.weight")
+        if weight is not None and weight.shape[0] != len(dictionary):
+            raise ValueError(f"teacher {path} has a {weight.shape[0]}-token {side} table but {ours} has "
+                             f"{len(dictionary)} symbols; distil on the teacher's data-bin (same dictionaries)")
+
+
+def load_teacher(path, task):
+    """The teacher model on CPU, in eval mode, without gradients (never part of the student)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: teacher checkpoint not found; pass --teacher-checkpoint TEACHER.pt")
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+    except Exception as e:  # truncated zip, pickle garbage, ...: one line, not a traceback of torch internals
+        raise ValueError(f"{path}: not a readable fairseq checkpoint ({type(e).__name__}); "
+                         "pass the teacher's checkpoint_best.pt") from None
+    _check_dictionaries(path, state, task)
+    teacher = models.build_model(state["cfg"].model, task)
+    teacher.load_state_dict(state["model"], strict=True, model_cfg=state["cfg"].model)
+    teacher.eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    logger.info(f"teacher {path}: {sum(p.numel() for p in teacher.parameters()):,} parameters "
+                f"({type(teacher).__name__}, eval mode, no gradients)")
+    return teacher
+
+
+def _is_token_embedding(name):
+    return ".embed_tokens." in name or name.startswith("decoder.output_projection.")
+
+
+def init_student_from_teacher(student, teacher):
+    """Copy every teacher tensor whose name and shape match; token tables may differ (SEE replaces them).
+
+    Everything else must match exactly: a different number of layers or model dimension is an
+    error naming the first mismatching tensor.
+    """
+    ours, theirs = student.state_dict(), teacher.state_dict()
+    for name in sorted(set(ours) | set(theirs)):
+        if _is_token_embedding(name) or name.endswith("._extra_state"):
+            continue
+        if name not in theirs or name not in ours:
+            where = "teacher" if name not in theirs else "student"
+            raise ValueError(f"--init-student-from-teacher: {name} is missing from the {where}; student and "
+                             "teacher need the same architecture (layers, dimensions) apart from token embeddings")
+        if ours[name].shape != theirs[name].shape:
+            raise ValueError(f"--init-student-from-teacher: {name} is {tuple(ours[name].shape)} in the student "
+                             f"but {tuple(theirs[name].shape)} in the teacher; use the teacher's architecture")
+    copied = {n: theirs[n] for n in ours if n in theirs and ours[n].shape == theirs[n].shape
+              and not n.endswith("._extra_state")}
+    # nn.Module's own loader: fairseq's would "upgrade" the partial state dict first
+    torch.nn.Module.load_state_dict(student, copied, strict=False)
+    params = dict(student.named_parameters())
+    copied_params = sum(params[n].numel() for n in copied if n in params)
+    kept = [n for n in params if n not in copied]
+    logger.info(f"--init-student-from-teacher: copied {len(copied)} tensors ({copied_params:,} parameters); "
+                f"not copied (student's own): {', '.join(kept) or 'none'}")
+    return sorted(copied), kept
+
+
+def freeze_non_embedding(model):
+    """Train only token-embedding parameters (stage 1's --freeze-non-embedding)."""
+    trainable = 0
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(_is_token_embedding(name))
+        trainable += parameter.numel() if parameter.requires_grad else 0
+    if not trainable:
+        raise ValueError("--freeze-non-embedding: the model has no token-embedding parameters to train")
+    logger.info(f"--freeze-non-embedding: training {trainable:,} token-embedding parameters only")
