@@ -11,5 +11,9 @@ warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_W
 
 from . import criterions, models, tasks  # noqa: E402,F401  (registers see_distillation, see_transformer, translation_sememe)
 from .models.see_transformer import SEETransformerModel  # noqa: E402
+from .reliability import install_excepthook  # noqa: E402
+
+# bad input is a one-line ValueError; keep it the last line even when fairseq re-raises its own
+install_excepthook()
 
 __all__ = ["SEETransformerModel"]

@@ -41,11 +41,18 @@ def main(argv=None):
                 shown = ", ".join(f"{k}" for k in list(table)[:8])
                 print(f"  {len(table)} {name} sememe names, e.g. {shown}")
         name = lexicon_name(args.sememe_lexicon)
+        # every index is built before any is written: bad input for one language writes nothing
+        indexes = {}
         for lang in langs:
             symbols, counts = read_fairseq_dictionary(os.path.join(args.data, f"dict.{lang}.txt"))
-            index = build_index(symbols, counts, lexicon, args.see_order, args.see_rank, lexicon_name=name)
+            indexes[lang] = build_index(symbols, counts, lexicon, args.see_order, args.see_rank, lexicon_name=name)
+        for lang, index in indexes.items():
             path = os.path.join(args.data, INDEX_FILE.format(lang=lang))
-            index.save(path)
+            try:
+                index.save(path)  # atomic: a failed write leaves the previous file as it was
+            except OSError as e:
+                raise LexiconError(f"{path}: cannot write the index ({e.strerror or e}); the previous file is "
+                                   "unchanged; free disk space or make the data directory writable") from None
             print(index.summary(lang))
             print(f"  wrote {path}")
         print(f"done in {time.perf_counter() - start:.1f}s")

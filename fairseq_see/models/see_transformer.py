@@ -108,9 +108,10 @@ class SEETransformerModel(TransformerModel):
 def see_base_architecture(args):
     args.encoder_embedding_type = getattr(args, "encoder_embedding_type", None) or "see"
     args.decoder_embedding_type = getattr(args, "decoder_embedding_type", None) or "see"
-    args.see_order = getattr(args, "see_order", None) or 3
-    args.see_rank = getattr(args, "see_rank", None) or 4
-    args.see_tables = getattr(args, "see_tables", None) or 1
+    # 'is None', not 'or': an explicit 0 must reach check_see_dimensions, not become the default
+    for name, default in (("see_order", 3), ("see_rank", 4), ("see_tables", 1)):
+        if getattr(args, name, None) is None:
+            setattr(args, name, default)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)
     base_architecture(args)
 

@@ -10,6 +10,7 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from ..distillation import freeze_non_embedding, init_student_from_teacher, load_teacher
 from ..lexicon import INDEX_FILE, LexiconError, SememeIndex, build_index, lexicon_name, load_lexicons
+from ..reliability import prepare_model
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class TranslationSememeTask(TranslationTask):
             init_student_from_teacher(model, self.teacher())
         if self.cfg.freeze_non_embedding and not from_checkpoint:
             freeze_non_embedding(model)
-        return model
+        # checkpoint checks that name this data directory's files; one index on every rank
+        return prepare_model(model, self)
 
     def dictionary_path(self, lang):
         return os.path.join(self.cfg.data.split(os.pathsep)[0], f"dict.{lang}.txt")
