@@ -234,3 +234,43 @@ def build_index(symbols, counts, lexicon, order, rank, lexicon_name=None):
     return SememeIndex(unit_ids=unit_ids, sense_mask=sense_mask, units=units, covered=covered,
                        special=np.array([is_special(t) for t in symbols], dtype=bool),
                        counts=np.asarray(counts, dtype=np.int64), checksum=dictionary_checksum(symbols), meta=meta)
+
+
+def morpheme_index(symbols, counts, order, rank=1):
+    """The index with no lexicon: every token is its morphemes only (MorphTE's units).
+
+    Characters for Chinese, the whole piece for other subword pieces, specials as their own unit;
+    the same rules as ``build_index`` (morphemes cut to ``order`` and cycled), one sense per token.
+    """
+    return build_index(symbols, counts, None, order, rank, lexicon_name="morphemes only")
+
+
+def randomize_sememes(index, seed):
+    """The ``see_random`` ablation: every token's sememes replaced by random sememes, same count.
+
+    For each token, its distinct sememe units (over all its senses) are mapped one-to-one onto as
+    many distinct sememe units drawn uniformly, without replacement, from the index's own sememe
+    inventory; morphemes and specials are kept, and so are the sense structure (which factor of
+    which sense repeats which sememe), the mask and the unit inventory, hence the parameter count.
+    Deterministic for a seed (numpy's PCG64, tokens visited in dictionary order).
+    """
+    sememes = np.array([i for i, u in enumerate(index.units) if u.startswith("sem:")], dtype=np.int64)
+    is_sememe = np.zeros(len(index.units), dtype=bool)
+    is_sememe[sememes] = True
+    rng = np.random.default_rng(seed)
+    unit_ids = index.unit_ids.copy()
+    for v in range(len(unit_ids)):
+        used = unit_ids[v][index.sense_mask[v]]  # (senses, o)
+        own = list(dict.fromkeys(int(u) for u in used.ravel() if is_sememe[u]))  # first-seen order
+        if not own:
+            continue
+        drawn = rng.choice(sememes, size=len(own), replace=False)
+        mapping = dict(zip(own, drawn.tolist()))
+        rows = unit_ids[v]
+        for k in range(rows.shape[0]):
+            if index.sense_mask[v, k]:
+                rows[k] = [mapping.get(int(u), int(u)) for u in rows[k]]
+    meta = dict(index.meta, randomized_seed=seed)
+    return SememeIndex(unit_ids=unit_ids, sense_mask=index.sense_mask.copy(), units=list(index.units),
+                       covered=index.covered.copy(), special=index.special.copy(), counts=index.counts.copy(),
+                       checksum=index.checksum, meta=meta)

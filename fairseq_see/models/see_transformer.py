@@ -8,22 +8,29 @@ from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MA
                                         Embedding, TransformerDecoder, TransformerModel,
                                         base_architecture)
 
-from ..lexicon import dictionary_checksum
+from ..lexicon import LexiconError, dictionary_checksum
+from ..lexicon.index import randomize_sememes
 from ..modules import SememeEntanglementEmbedding, check_see_dimensions, placeholder_index
+from ..modules.baseline_embeddings import (DEFAULT_SIZES, build_baseline, pick_size, ratio_note, sizes_from_args,
+                                           valid_orders)
 
 logger = logging.getLogger(__name__)
 
-EMBEDDING_TYPES = ("see", "full")
+# see: rebuilt from HowNet sememes + morphemes; see_random: the same with every word's sememes
+# replaced by random ones (the ablation); the rest are the baselines of modules/baseline_embeddings.py
+EMBEDDING_TYPES = ("see", "full", "see_random", "low_rank", "word2ket", "word2ketxs", "tt", "morphte")
 
 
 class SEETransformerDecoder(TransformerDecoder):
     """Ties the output projection to the rebuilt table instead of to an ``nn.Embedding`` weight."""
 
     def build_output_projection(self, args, dictionary, embed_tokens):
-        if isinstance(embed_tokens, SememeEntanglementEmbedding) and self.share_input_output_embed:
+        if callable(getattr(embed_tokens, "table", None)) and self.share_input_output_embed:
+            # any compressed embedding (SEE or a baseline): the projection is its rebuilt table
             if args.adaptive_softmax_cutoff is not None:
-                raise ValueError("see_transformer: --adaptive-softmax-cutoff cannot be tied to a SEE table; "
-                                 "drop it or use --decoder-embedding-type full")
+                raise ValueError("see_transformer: --adaptive-softmax-cutoff cannot be tied to a rebuilt "
+                                 f"({getattr(embed_tokens, 'kind', 'see')}) table; drop it or use "
+                                 "--decoder-embedding-type full")
             self.output_projection = None  # output_layer reads the table itself
         else:
             super().build_output_projection(args, dictionary, embed_tokens)
@@ -43,9 +50,24 @@ class SEETransformerModel(TransformerModel):
     def add_args(parser):
         TransformerModel.add_args(parser)
         parser.add_argument("--encoder-embedding-type", choices=EMBEDDING_TYPES,
-                            help="source token embeddings: see (rebuilt from sememes) or full (nn.Embedding)")
+                            help="source token embeddings: see (rebuilt from sememes), full (nn.Embedding), "
+                                 "see_random (SEE with random sememes, an ablation), or a baseline: low_rank, "
+                                 "word2ket, word2ketxs, tt, morphte")
         parser.add_argument("--decoder-embedding-type", choices=EMBEDDING_TYPES,
                             help="target token embeddings (tied to the output projection)")
+        parser.add_argument("--embedding-compression-ratio", type=float, metavar="X",
+                            help="pick each compressed embedding's size for |V|*d/params ~= X (low_rank: e; "
+                                 "word2ket/word2ketxs/tt: rank, order if needed; morphte: rank; see: tables "
+                                 "and order); the achieved ratio is logged")
+        parser.add_argument("--low-rank-dim", type=int, metavar="E",
+                            help=f"low_rank: inner dimension e (default {DEFAULT_SIZES['low_rank_dim']})")
+        for kind in ("word2ket", "word2ketxs", "tt", "morphte"):
+            parser.add_argument(f"--{kind}-order", type=int, metavar="N",
+                                help=f"{kind}: factors per tensor product (default {DEFAULT_SIZES[kind + '_order']})")
+            parser.add_argument(f"--{kind}-rank", type=int, metavar="R",
+                                help=f"{kind}: rank (default {DEFAULT_SIZES[kind + '_rank']})")
+        parser.add_argument("--see-random-seed", type=int, metavar="S",
+                            help="see_random: seed of the random sememe assignment (default 1)")
         parser.add_argument("--see-order", type=int, metavar="O",
                             help="unit vectors entangled per sense; unit size is ceil(d^(1/O))")
         parser.add_argument("--see-rank", type=int, metavar="R", help="senses kept per token (at most)")
@@ -79,24 +101,57 @@ class SEETransformerModel(TransformerModel):
         prefix = "encoder" if side == "source" else "decoder"
         dictionary = task.source_dictionary if side == "source" else task.target_dictionary
         dim = getattr(args, f"{prefix}_embed_dim")
-        if getattr(args, f"{prefix}_embedding_type") == "full":
-            embedding = Embedding(len(dictionary), dim, dictionary.pad())
-            logger.info(f"SEE embedding ({side}): full={len(dictionary) * dim} see=none ratio=1.00x "
-                        f"(--{prefix}-embedding-type full)")
+        kind = getattr(args, f"{prefix}_embedding_type")
+        ratio = getattr(args, "embedding_compression_ratio", None)
+        vocab = len(dictionary)
+        if kind == "full":
+            embedding = Embedding(vocab, dim, dictionary.pad())
+            logger.info(f"SEE embedding ({side}): full={vocab * dim} see={vocab * dim} ratio=1.00x units={vocab} "
+                        f"type=full")
             return embedding
-        check_see_dimensions(dim, args.see_order, args.see_rank, args.see_tables)
-        index = task.sememe_index(side, args.see_order, args.see_rank)
+        if kind not in ("see", "see_random"):
+            embedding, note = build_baseline(kind, dictionary.symbols, dictionary.count, dim, dictionary.pad(),
+                                             sizes_from_args(args), ratio=ratio, side=side)
+            if note:
+                logger.info(note)
+            logger.info(embedding.describe())
+            return embedding
+        order, tables = args.see_order, args.see_tables
+        check_see_dimensions(dim, order, args.see_rank, tables)
+        index = task.sememe_index(side, order, args.see_rank)
+        if ratio and index is not None:
+            # the unit inventory depends on the order: one index per candidate order
+            indexes = {order: index}
+            for other in valid_orders(dim, (3, 4, 2)):
+                if other not in indexes:
+                    try:
+                        candidate = task.sememe_index(side, other, args.see_rank)
+                    except LexiconError:  # a saved index of another order and no lexicon
+                        candidate = None
+                    if candidate is not None:
+                        indexes[other] = candidate
+            config, _, achieved = pick_size(kind, vocab, dim, ratio, order=order,
+                                            units={o: len(i.units) for o, i in indexes.items()},
+                                            max_tables=args.see_rank)
+            order, tables, index = config["order"], config["tables"], indexes[config["order"]]
+            logger.info(ratio_note(side, kind, ratio, achieved, config))
         if index is None:
-            unit_ids, sense_mask, units = placeholder_index(len(dictionary), args.see_order, args.see_rank)
+            unit_ids, sense_mask, units = placeholder_index(vocab, order, args.see_rank)
         else:
+            if kind == "see_random":
+                seed = getattr(args, "see_random_seed", None)
+                index = randomize_sememes(index, 1 if seed is None else seed)
             unit_ids, sense_mask, units = index.unit_ids, index.sense_mask, index.units
         embedding = SememeEntanglementEmbedding(
             unit_ids, sense_mask, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad(),
-            tables=args.see_tables, side=side, placeholder=index is None)
+            tables=tables, side=side, placeholder=index is None)
+        embedding.kind = kind
         if index is None:
             logger.info(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")
-        else:
+        elif kind == "see":
             logger.info(embedding.describe(coverage=index.coverage()[0]))
+        else:
+            logger.info(embedding.describe(coverage=index.coverage()[0]) + f" type={kind}")
         return embedding
 
     @classmethod

@@ -75,7 +75,76 @@ def entangle(unit_vectors, unit_ids, sense_mask, dim):
     return table.reshape(vocab, -1)[:, :dim]  # (V, D) -> (V, d)
 
 
-class SememeEntanglementEmbedding(nn.Module):
+class RebuiltTableEmbedding(nn.Module):
+    """Base of every token embedding whose (V, d) table is rebuilt from fewer parameters.
+
+    A subclass sets ``num_embeddings``, ``embedding_dim``, ``padding_idx`` and implements
+    ``build_table()`` -> (V, d). This class gives it fairseq's ``Embedding`` interface
+    (``forward(tokens)``) and the rebuild policy: once per training forward (the table is shared by
+    the decoder input and the tied output projection, and dropped once backward has used its graph),
+    once per parameter state in eval mode (then exactly ``nn.Embedding``'s cost). The decoder ties
+    its output projection to ``table()`` of any such module.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._cache_key = None
+        self._cache = None
+
+    def build_table(self):
+        raise NotImplementedError
+
+    def check_ready(self):
+        """Raise when the module cannot build its table yet (see SEE's placeholder)."""
+
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
+
+    # ---- the rebuilt table, cached -------------------------------------------------------------
+
+    def invalidate(self):
+        self._cache_key = None
+        self._cache = None
+
+    def train(self, mode=True):
+        self.invalidate()
+        return super().train(mode)
+
+    def _key(self):
+        params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
+        return (self.training, torch.is_grad_enabled(), params)
+
+    def table(self):
+        """The rebuilt (V, d) table: once per training forward, once per parameter state in eval."""
+        self.check_ready()
+        key = self._key()
+        if self._cache is not None and self._cache_key == key:
+            return self._cache
+        table = self.build_table()  # (V, d)
+        if table.requires_grad:
+            # a training table is shared by the decoder input and the output projection of one
+            # forward; once backward has gone through it its graph is gone, so drop it then
+            table.register_hook(self._drop_cache_hook)
+        elif self.training:
+            return table  # no graph and parameters may change in place: nothing safe to cache
+        else:
+            table = table.contiguous()  # a cut (t^n, q^n) product: one copy, then plain lookups
+        self._cache_key, self._cache = key, table
+        return table
+
+    def _drop_cache_hook(self, grad):
+        self.invalidate()
+        return grad
+
+    def forward(self, tokens):
+        return F.embedding(tokens, self.table(), self.padding_idx)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.invalidate()
+        super()._load_from_state_dict(*args, **kwargs)
+
+
+class SememeEntanglementEmbedding(RebuiltTableEmbedding):
     """A drop-in for fairseq's token ``Embedding`` whose rows are rebuilt from sememe/morpheme units.
 
     The index (``unit_ids``, ``sense_mask``) is a buffer, so it travels in checkpoints and a trained
@@ -128,9 +197,6 @@ class SememeEntanglementEmbedding(nn.Module):
     def tables(self):
         return self.unit_vectors.shape[0]
 
-    def num_parameters(self):
-        return sum(p.numel() for p in self.parameters())
-
     def describe(self, coverage=None):
         """The log line of the issue: params against a full |V| x d table."""
         full = self.num_embeddings * self.embedding_dim
@@ -141,45 +207,16 @@ class SememeEntanglementEmbedding(nn.Module):
             line += f" coverage={100 * coverage:.1f}%"
         return line
 
-    # ---- the rebuilt table, cached -------------------------------------------------------------
+    # ---- the rebuilt table (cached by RebuiltTableEmbedding) ------------------------------------
 
-    def invalidate(self):
-        self._cache_key = None
-        self._cache = None
-
-    def train(self, mode=True):
-        self.invalidate()
-        return super().train(mode)
-
-    def _key(self):
-        params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
-        return (self.training, torch.is_grad_enabled(), params)
-
-    def table(self):
-        """The rebuilt (V, d) table: once per training forward, once per parameter state in eval."""
+    def check_ready(self):
         if self.placeholder:
             raise RuntimeError(f"SEE embedding ({self.side}) has no sememe index: pass --sememe-lexicon, "
                                "build one with fairseq-see-index, or load a trained checkpoint")
-        key = self._key()
-        if self._cache is not None and self._cache_key == key:
-            return self._cache
-        raw = entangle(self.unit_vectors, self.unit_ids, self.sense_mask, self.embedding_dim)
-        table = self.layer_norm(raw)  # (V, d)
-        if table.requires_grad:
-            # a training table is shared by the decoder input and the output projection of one
-            # forward; once backward has gone through it its graph is gone, so drop it then
-            table.register_hook(self._drop_cache_hook)
-        elif self.training:
-            return table  # no graph and parameters may change in place: nothing safe to cache
-        self._cache_key, self._cache = key, table
-        return table
 
-    def _drop_cache_hook(self, grad):
-        self.invalidate()
-        return grad
-
-    def forward(self, tokens):
-        return F.embedding(tokens, self.table(), self.padding_idx)
+    def build_table(self):
+        raw = entangle(self.unit_vectors, self.unit_ids, self.sense_mask, self.embedding_dim)  # (V, d)
+        return self.layer_norm(raw)  # (V, d)
 
     # ---- checkpoints ---------------------------------------------------------------------------
 

@@ -1,0 +1,317 @@
+"""The embedding compressors beside SEE: exact sizes, the math against naive references, tying,
+checkpoints, the ratio picker, and the see_random ablation's index."""
+
+import logging
+import math
+import os
+import re
+from functools import reduce
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, write, write_dictionary
+from fairseq_see.lexicon import Entry, Lexicon, build_index
+from fairseq_see.lexicon.index import morpheme_index, randomize_sememes
+from fairseq_see.modules import (LowRankEmbedding, MorphTEEmbedding, RebuiltTableEmbedding, TTEmbedding,
+                                 Word2KetEmbedding, Word2KetXSEmbedding, build_baseline, pick_size, see_count,
+                                 unit_size)
+
+torch.set_default_dtype(torch.float32)
+
+ZH = ["▁苹果", "▁梨", "▁吃", "▁我", "很", "好"]
+EN = ["▁I", "▁eat", "▁apple", "s", "▁pear", "▁good"]
+LEXICON = "苹果\n水果 树 电脑 \n梨\n水果 树 \n吃\n吃 \n好\n良 \n"
+ALL_TYPES = ("full", "see", "see_random", "low_rank", "word2ket", "word2ketxs", "tt", "morphte")
+
+
+# ---- parameter counts and shapes ---------------------------------------------------------------
+
+def test_parameter_counts_are_the_formulas():
+    V, d = 37, 64
+    assert LowRankEmbedding(V, d, 1, 5).num_parameters() == V * 5 + 5 * d
+    assert Word2KetEmbedding(V, d, 1, 3, 2).num_parameters() == 2 * V * 3 * 4
+    assert Word2KetEmbedding(V, 50, 1, 2, 1).num_parameters() == V * 2 * 8  # q = ceil(sqrt(50)) = 8
+    assert Word2KetXSEmbedding(V, d, 1, 2, 3).num_parameters() == 2 * 3 * 7 * 8  # t = ceil(sqrt(37)) = 7
+    assert Word2KetXSEmbedding(V, d, 1, 3, 2).num_parameters() == 3 * 2 * 4 * 4
+    tt = TTEmbedding(V, d, 1, 3, 5)
+    assert tt.vocab_factors == [3, 4, 4] and tt.dim_factors == [4, 4, 4]  # 48 >= 37 rows, 64 columns
+    assert tt.num_parameters() == 1 * 3 * 4 * 5 + 5 * 4 * 4 * 5 + 5 * 4 * 4 * 1
+    morph = MorphTEEmbedding(torch.zeros(V, 3, dtype=torch.long), [f"m{i}" for i in range(11)], d, 1, rank=7)
+    assert morph.num_parameters() == 7 * 11 * 4 + 2 * d
+    # the static formulas the ratio picker uses agree with the modules
+    for module, count in ((LowRankEmbedding(V, d, 1, 5), LowRankEmbedding.count(V, d, 5)),
+                          (Word2KetEmbedding(V, d, 1, 4, 2), Word2KetEmbedding.count(V, d, 4, 2)),
+                          (Word2KetXSEmbedding(V, d, 1, 4, 2), Word2KetXSEmbedding.count(V, d, 4, 2)),
+                          (TTEmbedding(V, d, 1, 2, 3), TTEmbedding.count(V, d, 2, 3)), (morph, morph.count(d, 3, 7, 11))):
+        assert module.num_parameters() == count
+
+
+@pytest.mark.parametrize("module", [
+    LowRankEmbedding(23, 20, 1, 4), Word2KetEmbedding(23, 20, 1, 3, 2), Word2KetXSEmbedding(23, 20, 1, 2, 3),
+    TTEmbedding(23, 20, 1, 3, 2), MorphTEEmbedding(torch.randint(0, 9, (23, 2)), list("abcdefghi"), 20, 1, 3)],
+    ids=lambda m: m.kind)
+def test_forward_shape_rows_and_scale(module):
+    assert isinstance(module, RebuiltTableEmbedding)
+    tokens = torch.tensor([[0, 5, 22], [1, 2, 3]])
+    out = module(tokens)
+    assert out.shape == (2, 3, 20) and module.table().shape == (23, 20)
+    torch.testing.assert_close(out[0, 1], module.table()[5])
+    assert (module.num_embeddings, module.embedding_dim, module.padding_idx) == (23, 20, 1)
+    assert re.fullmatch(rf"SEE embedding \(\): full=460 see={module.num_parameters()} ratio=\d+\.\d\dx units=\d+ "
+                        rf"type={module.kind} .+", module.describe())
+    # initialised at fairseq's embedding scale: rows of norm ~1
+    big = type(module)
+    if big is LowRankEmbedding:
+        big = LowRankEmbedding(4000, 512, 1, 32)
+    elif big is MorphTEEmbedding:
+        big = MorphTEEmbedding(torch.randint(0, 900, (4000, 3)), [str(i) for i in range(900)], 512, 1, 7)
+    else:
+        big = big(4000, 512, 1, 3, 4)
+    assert big.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.25)
+
+
+# ---- the math against naive references ----------------------------------------------------------
+
+def test_word2ket_is_a_sum_of_kronecker_products_per_word():
+    emb = Word2KetEmbedding(9, 50, 1, order=3, rank=2).double()  # q = 4, 64-dim products cut to 50
+    leaves = emb.leaves  # (r, V, n, q)
+    naive = torch.stack([sum(reduce(torch.kron, list(leaves[k, v])) for k in range(2))[:50] for v in range(9)])
+    torch.testing.assert_close(emb.table(), naive)
+    w = torch.randn(9, 50, dtype=torch.float64)
+    grad_fast, = torch.autograd.grad((emb.table() * w).sum(), leaves)
+    grad_slow, = torch.autograd.grad((naive * w).sum(), leaves)
+    torch.testing.assert_close(grad_fast, grad_slow)
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_word2ketxs_is_a_sum_of_kronecker_products_of_matrices(order):
+    emb = Word2KetXSEmbedding(30, 20, 1, order=order, rank=3).double()
+    n, r, _, _ = emb.leaves.shape
+    naive = sum(reduce(torch.kron, [emb.leaves[j, k] for j in range(n)]) for k in range(r))[:30, :20]
+    torch.testing.assert_close(emb.table(), naive)
+
+
+def tt_row(cores, vocab_factors, token):
+    """Row of a TT-matrix by hand: digits of the token, then the chain of core slices."""
+    digits = []
+    for factor in reversed(vocab_factors):
+        digits.append(token % factor)
+        token //= factor
+    digits.reverse()
+    row = torch.ones(1, 1, dtype=cores[0].dtype)  # (prefix columns, rank)
+    for core, digit in zip(cores, digits):
+        piece = core[:, digit]  # (r_in, d_j, r_out)
+        row = torch.einsum("pr,rds->pds", row, piece).reshape(-1, piece.shape[-1])
+    return row.reshape(-1)
+
+
+@pytest.mark.parametrize("vocab,dim,order,rank", [(30, 24, 3, 4), (50, 64, 2, 3), (17, 7, 3, 2), (40, 64, 4, 2)])
+def test_tt_rows_are_chains_of_core_slices(vocab, dim, order, rank):
+    emb = TTEmbedding(vocab, dim, 1, order, rank).double()
+    naive = torch.stack([tt_row(list(emb.cores), emb.vocab_factors, v)[:dim] for v in range(vocab)])
+    torch.testing.assert_close(emb.table(), naive)
+
+
+def test_morphte_is_layer_norm_of_rank_sums_of_morpheme_products():
+    ids = torch.randint(0, 6, (8, 3))
+    emb = MorphTEEmbedding(ids, list("abcdef"), 27, 1, rank=4).double()  # q = 3, 27 = 3^3
+    raw = torch.stack([sum(reduce(torch.kron, [emb.unit_vectors[k, u] for u in ids[v]]) for k in range(4))
+                       for v in range(8)])
+    torch.testing.assert_close(emb.table(), emb.layer_norm(raw))
+
+
+def test_low_rank_is_the_product_of_its_factors():
+    emb = LowRankEmbedding(11, 16, 1, 3)
+    torch.testing.assert_close(emb.table(), emb.weight_in @ emb.weight_out)
+
+
+def test_eval_cache_is_shared_by_every_type():
+    for emb in (LowRankEmbedding(11, 16, 1, 3), TTEmbedding(11, 16, 1, 2, 2), Word2KetXSEmbedding(11, 16, 1, 2, 2)):
+        emb.eval()
+        with torch.no_grad():
+            first = emb.table()
+            assert emb.table() is first and first.is_contiguous()
+            next(emb.parameters()).add_(0.1)
+            assert emb.table() is not first
+        emb.train()
+        table = emb.table()
+        assert emb.table() is table  # one rebuild per training forward
+        table.sum().backward()
+        assert emb.table() is not table
+
+
+# ---- the ratio picker ------------------------------------------------------------------------------
+
+def brute_force_ratios(kind, vocab, dim, units=None):
+    """Every achievable ratio of a type over a wide grid of sizes."""
+    full = vocab * dim
+    if kind == "word2ket":
+        return [full / Word2KetEmbedding.count(vocab, dim, n, r) for n in range(2, 10) for r in range(1, 6)
+                if unit_size(dim, n) ** n < 2 * dim]
+    if kind == "see":
+        return [full / see_count(dim, n, m, units[n]) for n in units for m in range(1, 5)]
+
+
+@pytest.mark.parametrize("kind,ratio", [(kind, ratio) for kind in ("low_rank", "word2ketxs", "tt")
+                                        for ratio in (10, 20, 80)] + [("morphte", 10), ("morphte", 20)])
+def test_ratio_picker_hits_the_request(kind, ratio):
+    # (morphte's rank is whole tables of |M| units: at 80x with |M| 5,000 the nearest ranks are 68x and 102x)
+    vocab, dim = 16000, 512
+    units = 5000 if kind == "morphte" else None
+    config, params, achieved = pick_size(kind, vocab, dim, ratio, order=3 if kind != "low_rank" else None,
+                                         units=units)
+    assert achieved == pytest.approx(ratio, rel=0.05)
+    assert achieved == pytest.approx(vocab * dim / params)
+
+
+@pytest.mark.parametrize("ratio", [20, 80])
+def test_ratio_picker_gets_as_near_as_a_coarse_type_can(ratio):
+    # word2ket cannot go beyond ~28x at d 512 and SEE's tables come in whole units: the nearest wins
+    vocab, dim = 16000, 512
+    _, _, achieved = pick_size("word2ket", vocab, dim, ratio, order=3)
+    best = min(brute_force_ratios("word2ket", vocab, dim), key=lambda x: abs(math.log(x / ratio)))
+    assert abs(math.log(achieved / ratio)) <= abs(math.log(best / ratio)) + 1e-9
+    units = {2: 5200, 3: 5600, 4: 5700}
+    config, _, achieved = pick_size("see", vocab, dim, ratio, order=3, units=units, max_tables=4)
+    best = min(brute_force_ratios("see", vocab, dim, units), key=lambda x: abs(math.log(x / ratio)))
+    assert achieved == pytest.approx(best) and 1 <= config["tables"] <= 4
+
+
+def test_built_baseline_reports_the_picked_ratio():
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(2000)]
+    emb, note = build_baseline("low_rank", symbols, [1] * len(symbols), 64, 1, ratio=20, side="target")
+    assert "requested=20.00x achieved=" in note
+    achieved = float(re.search(r"achieved=([\d.]+)x", note).group(1))
+    assert achieved == pytest.approx(len(symbols) * 64 / emb.num_parameters(), abs=0.01)
+    assert achieved == pytest.approx(20, rel=0.05)
+
+
+# ---- in a see_transformer: every type, tied output, log line, checkpoints ------------------------------
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    write_dictionary(tmp_path / "dict.zh.txt", ZH)
+    write_dictionary(tmp_path / "dict.en.txt", EN)
+    write(tmp_path / "lex.txt", LEXICON)
+    return tmp_path
+
+
+def build(data_dir, *extra):
+    from fairseq import options, tasks
+    argv = [str(data_dir), "--user-dir", os.path.join(REPO, "fairseq_see"), "--task", "translation_sememe",
+            "--arch", "see_transformer_tiny", "--source-lang", "zh", "--target-lang", "en",
+            "--sememe-lexicon", str(data_dir / "lex.txt"), *extra]
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    task = tasks.setup_task(args)
+    return task.build_model(args)
+
+
+def embedding_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("SEE embedding")]
+
+
+@pytest.mark.parametrize("kind", ALL_TYPES)
+def test_every_type_in_a_see_transformer_with_tied_output(tiny_data, caplog, kind):
+    with caplog.at_level(logging.INFO):
+        model = build(tiny_data, "--encoder-embedding-type", kind, "--decoder-embedding-type", kind,
+                      "--word2ketxs-rank", "2", "--tt-rank", "2", "--low-rank-dim", "4")
+    src = torch.tensor([[4, 5, 6, 2], [7, 8, 2, 1]])
+    prev = torch.tensor([[2, 4, 5], [2, 6, 7]])
+    logits, _ = model(src, torch.tensor([4, 3]), prev)
+    assert logits.shape == (2, 3, 10)
+    embed = model.decoder.embed_tokens
+    if kind == "full":
+        assert model.decoder.output_projection.weight is embed.weight
+    else:
+        # tied: no |V| x d matrix anywhere, the logits are features @ the rebuilt table
+        assert model.decoder.output_projection is None
+        assert not [n for n, p in model.named_parameters() if p.dim() == 2 and p.shape == (10, 64)]
+        model.eval()
+        with torch.no_grad():
+            features, _ = model.decoder.extract_features(prev, model.encoder(src, torch.tensor([4, 3])))
+            torch.testing.assert_close(model(src, torch.tensor([4, 3]), prev)[0], features @ embed.table().t())
+        model.train()
+    logits.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in embed.parameters() if p.dim() > 1)
+    lines = embedding_lines(caplog)
+    assert len(lines) == 2
+    for line, side, module in zip(lines, ("source", "target"), (model.encoder.embed_tokens, embed)):
+        params = sum(p.numel() for p in module.parameters())
+        assert re.match(rf"SEE embedding \({side}\): full=640 see={params} ratio=\d+\.\d\dx units=\d+", line), line
+        if kind != "see":  # see's own line is pinned by test_model.py
+            assert f" type={kind}" in line
+
+
+@pytest.mark.parametrize("kind", ["morphte", "tt", "see_random", "word2ket"])
+def test_a_checkpoint_rebuilds_the_same_tables(tiny_data, kind):
+    options = ("--encoder-embedding-type", kind, "--decoder-embedding-type", kind, "--tt-rank", "2")
+    trained = build(tiny_data, *options)
+    torch.manual_seed(123)  # a different initialisation
+    fresh = build(tiny_data, *options)
+    fresh.load_state_dict(trained.state_dict())
+    trained.eval(), fresh.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.decoder.embed_tokens.table(), trained.decoder.embed_tokens.table())
+        torch.testing.assert_close(fresh.encoder.embed_tokens.table(), trained.encoder.embed_tokens.table())
+
+
+def test_compression_ratio_option_picks_and_logs(tiny_data, caplog):
+    with caplog.at_level(logging.INFO):
+        model = build(tiny_data, "--encoder-embedding-type", "low_rank", "--decoder-embedding-type", "see",
+                      "--embedding-compression-ratio", "8")
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedding compression")]
+    assert len(notes) == 2
+    assert re.match(r"embedding compression \(source\): type=low_rank requested=8.00x achieved=\d+\.\d\dx with rank=\d",
+                    notes[0])
+    assert "type=see requested=8.00x" in notes[1] and "tables=" in notes[1]
+    assert model.encoder.embed_tokens.weight_in.shape == (10, 1)  # 10*64 / (10*1 + 64) = 8.6x
+
+
+# ---- see_random's index ------------------------------------------------------------------------------
+
+def random_lexicon(words, sememes=60, seed=0):
+    rng = np.random.default_rng(seed)
+    names = [f"s{i}|义{i}" for i in range(sememes)]
+    entries = {}
+    for w in words:
+        senses = tuple(tuple(rng.choice(names, size=rng.integers(1, 4), replace=False).tolist())
+                       for _ in range(rng.integers(1, 4)))
+        entries[w] = Entry(senses=senses)
+    return Lexicon("random", entries=entries)
+
+
+def sememes_per_word(index):
+    sememe = np.array([u.startswith("sem:") for u in index.units])
+    out = []
+    for v in range(len(index.unit_ids)):
+        used = index.unit_ids[v][index.sense_mask[v]]
+        out.append({int(u) for u in used.ravel() if sememe[u]})
+    return out
+
+
+def test_see_random_keeps_counts_and_changes_identities_deterministically():
+    words = [f"词{chr(0x4e00 + i)}" for i in range(200)]
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + words + ["▁run", "跑步机"]
+    index = build_index(symbols, [1] * len(symbols), random_lexicon(words[:150]), order=3, rank=3)
+    shuffled = randomize_sememes(index, seed=7)
+    assert randomize_sememes(index, seed=7).unit_ids.tolist() == shuffled.unit_ids.tolist()
+    assert randomize_sememes(index, seed=8).unit_ids.tolist() != shuffled.unit_ids.tolist()
+    before, after = sememes_per_word(index), sememes_per_word(shuffled)
+    assert [len(s) for s in before] == [len(s) for s in after]  # each word keeps its sememe count
+    assert sum(b != a for b, a in zip(before, after)) > 0.9 * sum(1 for b in before if b)
+    # everything that is not a sememe stays: morphemes, specials, masks, inventory
+    sememe = np.array([u.startswith("sem:") for u in index.units])
+    keep = ~sememe[index.unit_ids]
+    assert (shuffled.unit_ids[keep] == index.unit_ids[keep]).all()
+    assert (shuffled.sense_mask == index.sense_mask).all() and shuffled.units == index.units
+    assert shuffled.checksum == index.checksum and shuffled.meta["randomized_seed"] == 7
+
+
+def test_morpheme_index_has_no_sememes():
+    symbols = ["<s>", "<pad>", "</s>", "<unk>", "▁苹果", "梨", "▁run", "自由贸易区"]
+    index = morpheme_index(symbols, [1] * len(symbols), order=3)
+    assert index.unit_ids.shape == (8, 1, 3) and not index.covered.any()
+    assert not [u for u in index.units if u.startswith("sem:")]
+    assert [index.units[u] for u in index.unit_ids[7, 0]] == ["mor:自", "mor:由", "mor:区"]
