@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.fairseq-see-installed
 
-.PHONY: install test
+.PHONY: install test demo
 
 install: $(STAMP)
 
@@ -24,3 +24,10 @@ $(STAMP): setup.py requirements.txt constraints.txt
 
 test: install
 	$(PY) -m pytest tests
+
+# the IWSLT17 recipe's smoke profile on a local mirror of the data (FAIRSEQ_SEE_DATA), else ../shared
+FAIRSEQ_SEE_DATA ?= $(wildcard ../shared/data/zh-en)
+demo: install
+	@test -n "$(FAIRSEQ_SEE_DATA)" || { echo "make demo: no data; set FAIRSEQ_SEE_DATA=DIR (a copy of shared/data/zh-en) or run examples/iwslt17_zh_en/run.sh with --train-zh/--train-en/--valid-zh/--valid-en"; exit 1; }
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash examples/iwslt17_zh_en/run.sh --profile smoke --data-root $(FAIRSEQ_SEE_DATA) --workdir work/demo
+	@cat work/demo/RESULTS.md

@@ -12,6 +12,9 @@ setup(
     entry_points={
         "console_scripts": [
             "fairseq-see-index = fairseq_see.lexicon.cli:main",
+            "fairseq-see-recipe = fairseq_see.recipe:main",
+            "fairseq-see-export = fairseq_see.export:main",
+            "fairseq-see-extend = fairseq_see.extend:main",
         ],
     },
 )

@@ -9,7 +9,8 @@ import warnings
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected")
 
-from . import criterions, models, tasks  # noqa: E402,F401  (registers see_distillation, see_transformer, translation_sememe)
+# registers see_distillation, see_transformer, translation_sememe and the jieba tokenizer
+from . import criterions, models, tasks, tokenizers  # noqa: E402,F401
 from .models.see_transformer import SEETransformerModel  # noqa: E402
 from .reliability import install_excepthook  # noqa: E402
 

@@ -25,11 +25,11 @@ import io
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .files import atomic_output
 from .model import LexiconError
 
 # fairseq's Dictionary puts these first; fairseq-preprocess pads with "madeupwordNNNN"
@@ -174,15 +174,8 @@ class SememeIndex:
         np.savez(buffer, unit_ids=self.unit_ids, sense_mask=self.sense_mask, covered=self.covered,
                  special=self.special, counts=self.counts, units=np.array(self.units, dtype=str),
                  meta=np.array(json.dumps(dict(self.meta, checksum=self.checksum))))
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".see_index.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buffer.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            f.write(buffer.getvalue())
 
     @classmethod
     def load(cls, path):

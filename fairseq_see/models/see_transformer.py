@@ -75,6 +75,18 @@ class SEETransformerModel(TransformerModel):
                             help="unit tables; sense k uses table k mod M")
 
     @classmethod
+    def from_pretrained(cls, model_name_or_path, checkpoint_file="model.pt", data_name_or_path=".", **kwargs):
+        """fairseq's hub loader with this plugin's defaults: jieba segmentation, then sentencepiece.
+
+        A directory written by fairseq-see-export holds model.pt, the dictionaries and, as
+        ``sentencepiece.bpe.model``, the source sentencepiece model, so
+        ``SEETransformerModel.from_pretrained(dir).translate("今天天气很好。")`` works as is.
+        """
+        kwargs.setdefault("tokenizer", "jieba")
+        kwargs.setdefault("bpe", "sentencepiece")
+        return super().from_pretrained(model_name_or_path, checkpoint_file, data_name_or_path, **kwargs)
+
+    @classmethod
     def build_model(cls, args, task):
         see_base_architecture(args)
         if not hasattr(task, "sememe_index"):
@@ -119,7 +131,7 @@ class SEETransformerModel(TransformerModel):
         order, tables = args.see_order, args.see_tables
         check_see_dimensions(dim, order, args.see_rank, tables)
         index = task.sememe_index(side, order, args.see_rank)
-        if ratio and index is not None:
+        if ratio is not None and index is not None:
             # the unit inventory depends on the order: one index per candidate order
             indexes = {order: index}
             for other in valid_orders(dim, (3, 4, 2)):

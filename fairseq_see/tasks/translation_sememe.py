@@ -49,6 +49,7 @@ class TranslationSememeTask(TranslationTask):
         super().__init__(cfg, src_dict, tgt_dict)
         self._lexicon = None
         self._teacher = None
+        self._index_from_checkpoint = False
 
     def lexicon(self):
         if self._lexicon is None:
@@ -66,6 +67,8 @@ class TranslationSememeTask(TranslationTask):
         return self._teacher
 
     def build_model(self, cfg, from_checkpoint=False):
+        # a model about to receive a checkpoint takes its index from there: no lexicon needed
+        self._index_from_checkpoint = from_checkpoint
         model = super().build_model(cfg, from_checkpoint)
         # this task's own options, not the model's: a checkpoint's saved args never re-trigger them
         if self.cfg.init_student_from_teacher and not from_checkpoint:
@@ -83,8 +86,11 @@ class TranslationSememeTask(TranslationTask):
 
         A saved ``see_index.<lang>.npz`` beside the dictionaries is used when it fits the order,
         rank and lexicon asked for; else the index is built from ``--sememe-lexicon``. None (no
-        lexicon, no saved index) is fine for generation: the checkpoint carries the index.
+        lexicon, no saved index, or a checkpoint about to be loaded) gives a placeholder that the
+        checkpoint fills: a trained model carries its index.
         """
+        if self._index_from_checkpoint:
+            return None
         lang = self.cfg.source_lang if side == "source" else self.cfg.target_lang
         dictionary = self.src_dict if side == "source" else self.tgt_dict
         saved = os.path.join(self.cfg.data.split(os.pathsep)[0], INDEX_FILE.format(lang=lang))

@@ -1,0 +1,1 @@
+from . import jieba_tokenizer  # noqa: F401
