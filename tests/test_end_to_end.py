@@ -1,6 +1,7 @@
 """The stock fairseq CLIs end to end on a slice of the real data: jieba, sentencepiece,
 fairseq-preprocess, fairseq-train --user-dir fairseq_see, fairseq-generate with BLEU."""
 
+import json
 import lzma
 import os
 import re
@@ -135,3 +136,72 @@ def test_distillation_stages_with_stock_clis(workdir):
     state = torch.load(workdir / "stage2" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     assert not [k for k in state["model"] if k.startswith("teacher")] and not state.get("criterion")
     assert "encoder.embed_tokens.unit_ids" in state["model"]
+
+
+def hypotheses(out):
+    return dict(re.findall(r"^H-(\d+)\t\S+\t(.*)$", out, flags=re.M))
+
+
+def ensure_trained(workdir):
+    """The model of test_train_generate_and_resume_with_stock_clis, trained here when run alone."""
+    if not (workdir / "ckpt" / "checkpoint_best.pt").exists():
+        train(workdir, "--sememe-lexicon", f"{GLOSSARY},{THUNLP}", "--sememe-names", SEMEME_NAMES, updates=30)
+
+
+def test_export_hub_and_interactive(workdir):
+    """fairseq-see-export: smaller file, identical translations through fairseq-generate and the hub."""
+    ensure_trained(workdir)
+    out = run(cli("fairseq-see-export"), "ckpt/checkpoint_best.pt", "--data", "bin", "--output", "exported",
+              "--sentencepiece-model", "spm.zh.model", cwd=workdir)
+    student = re.search(r"student checkpoint: ([\d.]+) MiB, ([\d,]+) parameters, token embeddings ([\d,]+)", out)
+    exported = re.search(r"exported: ([\d.]+) MiB, ([\d,]+) parameters", out)
+    assert student and exported and float(exported.group(1)) < float(student.group(1))
+    assert student.group(2) == exported.group(2)
+    generate = ("bin", "--user-dir", USER_DIR, "--task", "translation_sememe", "--gen-subset", "test", "--beam", "5",
+                "--batch-size", "16", "--required-batch-size-multiple", "1", "--remove-bpe", "sentencepiece", "--cpu")
+    original = hypotheses(run(cli("fairseq-generate"), *generate, "--path", "ckpt/checkpoint_best.pt", cwd=workdir))
+    from_export = hypotheses(run(cli("fairseq-generate"), *generate, "--path", "exported/model.pt", cwd=workdir))
+    assert original == from_export and len(original) == 40
+
+    sources = head(workdir / "test.raw.zh", 3)
+    code = ("import json, sys; from fairseq_see import SEETransformerModel; "
+            "m = SEETransformerModel.from_pretrained(sys.argv[1]); "
+            "print('TRANSLATIONS', json.dumps(m.translate(sys.argv[2:], beam=5)))")
+    hub = run(sys.executable, "-c", code, str(workdir / "exported"), *sources, cwd=workdir)
+    translations = json.loads(re.search(r"^TRANSLATIONS (.*)$", hub, flags=re.M).group(1))
+    assert len(translations) == 3 and all(isinstance(t, str) and t for t in translations)
+
+    interactive = subprocess.run(
+        [cli("fairseq-interactive"), "exported", "--user-dir", USER_DIR, "--task", "translation_sememe",
+         "--path", "exported/model.pt", "--tokenizer", "jieba", "--bpe", "sentencepiece", "--sentencepiece-model",
+         "exported/sentencepiece.bpe.model", "--beam", "5", "--cpu", "--source-lang", "zh", "--target-lang", "en"],
+        input="\n".join(sources) + "\n", cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert interactive.returncode == 0, interactive.stderr[-2000:]
+    detokenized = re.findall(r"^D-\d+\t\S+\t(.*)$", interactive.stdout, flags=re.M)
+    assert detokenized == translations  # the same segmentation, pieces and search as the hub
+
+
+def test_extend_adds_words_from_their_sememes(workdir):
+    ensure_trained(workdir)
+    words = workdir / "new_words.txt"
+    words.write_text("▁苹果派\n▁量子力学\n", encoding="utf-8")
+    out = run(cli("fairseq-see-extend"), "ckpt/checkpoint_best.pt", "--data", "bin", "--output", "extended",
+              "--sememe-lexicon", f"{GLOSSARY},{THUNLP}", "--sememe-names", SEMEME_NAMES, "--words", words,
+              cwd=workdir)
+    assert re.search(r"^\+ ▁量子力学  \(sememes; ", out, flags=re.M)
+    assert re.search(r"added 2 tokens to the source dictionary, \d+ untrained units", out)
+    old = len(open(workdir / "bin" / "dict.zh.txt", encoding="utf-8").read().splitlines())
+    new = open(workdir / "extended" / "dict.zh.txt", encoding="utf-8").read().splitlines()
+    assert len(new) == old + 2 and new[-1] == "▁量子力学 0"
+    import torch
+    state = torch.load(workdir / "extended" / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["model"]["encoder.embed_tokens.unit_ids"].shape[0] == old + 4 + 2  # + fairseq's 4 specials
+    # the extended model translates a sentence that uses the new token, with no <unk> for it
+    line = "▁我 ▁喜欢 ▁量子力学\n"
+    interactive = subprocess.run(
+        [cli("fairseq-interactive"), "extended", "--user-dir", USER_DIR, "--task", "translation_sememe",
+         "--path", "extended/checkpoint.pt", "--beam", "2", "--cpu", "--source-lang", "zh", "--target-lang", "en"],
+        input=line, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert interactive.returncode == 0, interactive.stderr[-2000:]
+    source = re.search(r"^S-0\t(.*)$", interactive.stdout, flags=re.M).group(1)
+    assert "▁量子力学" in source and "<unk>" not in source
