@@ -7,7 +7,9 @@ torch + fairseq import time), and each test then reads its own case."""
 
 import concurrent.futures
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -203,49 +205,50 @@ def test_index_cli_bad_input_is_one_line_and_writes_nothing(work, results):
     assert not [f for f in os.listdir(work / "bin_broken_zh") if "see_index" in f]
 
 
-def test_interrupted_index_write_leaves_the_old_file(tmp_path, monkeypatch):
-    """fairseq-see-index writes a temporary file and renames it: a write that fails midway (disk full,
-    an interrupt) leaves the previous index byte for byte, and no temporary behind."""
-    from fairseq_see.lexicon import SememeIndex, cli as index_cli
-    from fairseq_see.lexicon import index as index_module
+def limit_file_size(limit):
+    """preexec_fn: writes past ``limit`` bytes fail midway with EFBIG (SIGXFSZ ignored, so no core dump)."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_interrupted_index_write_leaves_the_old_file(tmp_path):
+    """fairseq-see-index writes a temporary file beside the target and renames it: a write that
+    fails midway (here a real one: the process may write 512 bytes per file) leaves the previous
+    index byte for byte, and no temporary behind; the CLI says so in one line."""
     write(tmp_path / "dict.zh.txt", "▁苹果 5\n梨 3\n")
     write(tmp_path / "lex.txt", THUNLP_LEXICON)
-    assert index_cli.main([str(tmp_path), "--sememe-lexicon", str(tmp_path / "lex.txt")]) == 0
+    argv = [cli("fairseq-see-index"), str(tmp_path), "--sememe-lexicon", str(tmp_path / "lex.txt")]
+    assert run(argv, tmp_path).returncode == 0
     path = tmp_path / "see_index.zh.npz"
     before = path.read_bytes()
-    real_fdopen = os.fdopen
+    assert len(before) > 512
+    result = subprocess.run([*argv, "--see-rank", "2"], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                            timeout=300, preexec_fn=limit_file_size(512))
+    assert_one_line_error(result, f"{path}: cannot write the index (File too large); the previous file is unchanged",
+                          "free disk space or make the data directory writable")
+    assert result.stderr.strip().count("\n") == 0
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["dict.zh.txt", "lex.txt", "see_index.zh.npz"]
 
-    class HalfWriter:
-        """Writes half of what it is given, then fails like a full disk (or a KeyboardInterrupt)."""
 
-        def __init__(self, f, error):
-            self.f, self.error = f, error
-
-        def write(self, data):
-            self.f.write(data[: len(data) // 2])
-            self.f.flush()
-            raise self.error
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
+def test_interrupted_export_write_leaves_the_old_file(tmp_path):
+    """The other writers (export, extend) go through lexicon/files.atomic_output: same guarantee."""
+    files = pytest.importorskip("fairseq_see.lexicon.files", reason="atomic_output (export/extend) not present")
+    target = write(tmp_path / "checkpoint.pt", "the old file\n")
     for error in (OSError(28, "No space left on device"), KeyboardInterrupt()):
-        monkeypatch.setattr(index_module.os, "fdopen", lambda fd, mode, e=error: HalfWriter(real_fdopen(fd, mode), e))
-        if isinstance(error, OSError):
-            # the CLI: exit 1 with one line naming the file and the fix
-            code = index_cli.main([str(tmp_path), "--sememe-lexicon", str(tmp_path / "lex.txt"), "--see-rank", "2"])
-            assert code == 1
-        else:
-            with pytest.raises(KeyboardInterrupt):
-                index_cli.main([str(tmp_path), "--sememe-lexicon", str(tmp_path / "lex.txt"), "--see-rank", "2"])
-        monkeypatch.setattr(index_module.os, "fdopen", real_fdopen)
-        assert path.read_bytes() == before
-        assert sorted(os.listdir(tmp_path)) == ["dict.zh.txt", "lex.txt", "see_index.zh.npz"]
-    assert SememeIndex.load(str(path)).rank == 4  # still the old one (rank 4, not the rank 2 of the failed writes)
-    assert SememeIndex.load(str(path)).sense_mask.shape == (6, 4)
+        with pytest.raises(type(error)):
+            with files.atomic_output(str(target)) as tmp:
+                with open(tmp, "w") as f:
+                    f.write("half of the new")
+                raise error
+        assert target.read_text() == "the old file\n"
+        assert os.listdir(tmp_path) == ["checkpoint.pt"]
+    with files.atomic_output(str(target)) as tmp:
+        with open(tmp, "w") as f:
+            f.write("new\n")
+    assert target.read_text() == "new\n" and os.listdir(tmp_path) == ["checkpoint.pt"]
 
 
 def test_disk_full_message_names_the_file(tmp_path, monkeypatch, capsys):
