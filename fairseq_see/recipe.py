@@ -4,6 +4,7 @@
   segment    jieba segmentation with the lexicon's words added, and the sememe coverage it gives
   spm-train / spm-encode   sentencepiece (its pip package ships no command line)
   choose     --see-order/--see-tables that hit a compression ratio for a data-bin
+  holdout    hold lexicon words out of a corpus (the zero-shot words experiment)
   iwslt17-cache            seed sacrebleu's iwslt17 cache from the official archives, offline
   collect    one results/<model>.json from a model's logs and sacreBLEU scores
   report     RESULTS.md table and a BLEU-vs-ratio PNG from a work dir's results/*.json
@@ -91,6 +92,27 @@ def spm_encode(args):
     import sentencepiece as spm
     processor = spm.SentencePieceProcessor(model_file=args.model)
     write_atomic(args.output, (" ".join(processor.encode(line, out_type=str)) for line in read_lines(args.input)))
+
+
+def holdout(args):
+    """Pick lexicon words of middling frequency, and split the corpus: pairs without them (train)
+    and pairs that contain them (test) -- the zero-shot words experiment."""
+    from collections import Counter
+    lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names)
+    zh, en = read_lines(args.source), read_lines(args.target)
+    counts = Counter(w for line in zh for w in set(line.split()) if _CJK.search(w) and len(w) > 1)
+    candidates = sorted((w for w, c in counts.items() if args.min_count <= c <= args.max_count and w in lexicon),
+                        key=lambda w: (-counts[w], w))
+    words = set(candidates[:args.count])
+    test = [i for i, line in enumerate(zh) if words & set(line.split())][:args.max_test]
+    dropped = {i for i, line in enumerate(zh) if words & set(line.split())}
+    train = [i for i in range(len(zh)) if i not in dropped]
+    for path, rows, side in ((args.out_prefix + ".train.zh", train, zh), (args.out_prefix + ".train.en", train, en),
+                             (args.out_prefix + ".test.zh", test, zh), (args.out_prefix + ".test.en", test, en)):
+        write_atomic(path, [side[i] for i in rows])
+    write_atomic(args.out_prefix + ".words", sorted(words))
+    print(f"held out {len(words)} lexicon words ({args.min_count}-{args.max_count} sentences each): "
+          f"{len(dropped):,} pairs dropped from training, {len(test)} kept as the test set")
 
 
 def see_parameters(units, dim, order, tables):
@@ -242,6 +264,17 @@ def parse_args(argv=None):
     p.add_argument("--sememe-lexicon", required=True)
     p.add_argument("--sememe-names")
     p.set_defaults(run=choose)
+    p = commands.add_parser("holdout")
+    p.add_argument("source", help="segmented Chinese")
+    p.add_argument("target")
+    p.add_argument("--sememe-lexicon", required=True)
+    p.add_argument("--sememe-names")
+    p.add_argument("--count", type=int, default=40)
+    p.add_argument("--min-count", type=int, default=8)
+    p.add_argument("--max-count", type=int, default=40)
+    p.add_argument("--max-test", type=int, default=500)
+    p.add_argument("--out-prefix", required=True)
+    p.set_defaults(run=holdout)
     p = commands.add_parser("iwslt17-cache")
     p.add_argument("--archives", required=True, help="folder with the two IWSLT17 zh-en/en-zh test archives")
     p.set_defaults(run=iwslt17_cache)

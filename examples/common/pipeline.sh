@@ -43,17 +43,17 @@ set_profile() {
              --decoder-attention-heads 4)
   DIM=256 TRAIN_ARGS=(--cpu) BEAM=5 LR=1e-3 WARMUP=400
   case "$PROFILE" in
-    smoke) N_TRAIN=3000 N_TEST=100 N_VALID=300 SPM_ZH=2000 SPM_EN=1500 MAX_TOKENS=2000 TEACHER_UPDATES=60
+    smoke) N_TRAIN=3000 N_TEST=100 N_VALID=300 N_INDOMAIN_TEST=100 SPM_ZH=2000 SPM_EN=1500 MAX_TOKENS=2000 TEACHER_UPDATES=60
            STAGE1_UPDATES=20 STAGE2_UPDATES=20 DEFAULT_RATIOS="20" DEFAULT_SEEDS="1" LR=2e-3 WARMUP=20
            ARCH_ARGS=(--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 64 --decoder-embed-dim 64
                       --encoder-ffn-embed-dim 64 --decoder-ffn-embed-dim 64 --encoder-attention-heads 2
                       --decoder-attention-heads 2) DIM=64 ;;
-    cpu)   N_TRAIN=200000 N_TEST=0 N_VALID=0 SPM_ZH=8000 SPM_EN=8000 MAX_TOKENS=2048 TEACHER_UPDATES=600
+    cpu)   N_TRAIN=200000 N_TEST=0 N_VALID=2000 N_INDOMAIN_TEST=1000 SPM_ZH=8000 SPM_EN=8000 MAX_TOKENS=2048 TEACHER_UPDATES=600
            STAGE1_UPDATES=100 STAGE2_UPDATES=200 DEFAULT_RATIOS="20 80" DEFAULT_SEEDS="1 2" ;;
-    gpu)   N_TRAIN=2150945 N_TEST=0 N_VALID=0 SPM_ZH=16000 SPM_EN=16000 MAX_TOKENS=16384 TEACHER_UPDATES=3000
+    gpu)   N_TRAIN=2150945 N_TEST=0 N_VALID=0 N_INDOMAIN_TEST=0 SPM_ZH=16000 SPM_EN=16000 MAX_TOKENS=16384 TEACHER_UPDATES=3000
            STAGE1_UPDATES=300 STAGE2_UPDATES=1000 DEFAULT_RATIOS="10 20 40 80" DEFAULT_SEEDS="1 2"
            ARCH_ARGS=() DIM=512 TRAIN_ARGS=(--fp16) LR=7e-4 WARMUP=1000 ;;
-    paper) N_TRAIN=0 N_TEST=0 N_VALID=0 SPM_ZH=32000 SPM_EN=32000 MAX_TOKENS=4096 TEACHER_UPDATES=100000
+    paper) N_TRAIN=0 N_TEST=0 N_VALID=0 N_INDOMAIN_TEST=0 SPM_ZH=32000 SPM_EN=32000 MAX_TOKENS=4096 TEACHER_UPDATES=100000
            STAGE1_UPDATES=10000 STAGE2_UPDATES=50000 DEFAULT_RATIOS="10 20 40 80" DEFAULT_SEEDS="1"
            ARCH_ARGS=() DIM=512 TRAIN_ARGS=() LR=5e-4 WARMUP=4000 ;;
     *) die "--profile must be smoke, cpu, gpu or paper (got $PROFILE)" ;;
@@ -96,7 +96,9 @@ prepare_raw() {
     for l in zh en; do  # one pass over the 2.15M lines (no head: SIGPIPE would fail the pipeline)
       xzcat "$tv/train.$l.xz" | awk -v n="$n" -v fv="$first_valid" -v ft="$first_test" -v nv="$N_VALID" \
           -v tr="$raw/train.$l" -v va="$raw/valid.$l" -v te="$raw/tvsub_heldout.$l" \
-          'NR <= n {print > tr} NR >= fv && NR < ft && (nv == 0 || NR < fv + nv) {print > va} NR >= ft {print > te}'
+          -v nt="$N_INDOMAIN_TEST" \
+          'NR <= n {print > tr} NR >= fv && NR < ft && (nv == 0 || NR < fv + nv) {print > va}
+           NR >= ft && (nt == 0 || NR < ft + nt) {print > te}'
     done
     TESTS+=("tvsub_test:$raw/tvsub_heldout.zh:$raw/tvsub_heldout.en")
     TRAINED_ON="TVsub first $n pairs (not $DATASET_TITLE training data)"
