@@ -423,8 +423,9 @@ DEFAULT_SIZES = {"low_rank_dim": 64, "word2ket_order": 3, "word2ket_rank": 1, "w
 
 
 def sizes_from_args(args):
-    """The size options of ``args`` (None where unset), defaults filled in."""
-    return {name: getattr(args, name, None) or default for name, default in DEFAULT_SIZES.items()}
+    """The size options of ``args``, defaults where unset (an explicit 0 stays, and is refused)."""
+    sizes = {name: getattr(args, name, None) for name in DEFAULT_SIZES}
+    return {name: DEFAULT_SIZES[name] if value is None else value for name, value in sizes.items()}
 
 
 def build_baseline(kind, symbols, counts, dim, padding_idx, sizes=None, ratio=None, side=""):
@@ -441,7 +442,7 @@ def build_baseline(kind, symbols, counts, dim, padding_idx, sizes=None, ratio=No
         from ..lexicon.index import morpheme_index
         index = morpheme_index(symbols, counts, sizes["morphte_order"])
         config = {"order": sizes["morphte_order"], "rank": sizes["morphte_rank"]}
-        if ratio:
+        if ratio is not None:
             config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config["order"], units=len(index.units))
         embedding = MorphTEEmbedding(index.unit_ids[:, 0, :], index.units, dim, padding_idx, config["rank"],
                                      side=side)
@@ -452,7 +453,7 @@ def build_baseline(kind, symbols, counts, dim, padding_idx, sizes=None, ratio=No
             config = {"order": sizes[f"{kind}_order"], "rank": sizes[f"{kind}_rank"]}
         else:
             raise ValueError(f"unknown embedding type {kind!r}; one of {', '.join(BASELINE_TYPES)}")
-        if ratio:
+        if ratio is not None:
             config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config.get("order"))
         cls = {"low_rank": LowRankEmbedding, "word2ket": Word2KetEmbedding, "word2ketxs": Word2KetXSEmbedding,
                "tt": TTEmbedding}[kind]
@@ -460,7 +461,7 @@ def build_baseline(kind, symbols, counts, dim, padding_idx, sizes=None, ratio=No
             embedding = cls(vocab, dim, padding_idx, config["rank"], side=side)
         else:
             embedding = cls(vocab, dim, padding_idx, config["order"], config["rank"], side=side)
-    if ratio:
+    if ratio is not None:
         note = ratio_note(side, kind, ratio, achieved, config)
     return embedding, note
 

@@ -1,0 +1,65 @@
+"""benchmarks/compare_embeddings.py --quick runs end to end and its records are right.
+
+No timing is asserted: the figures depend on the machine and its load; only their presence and
+the parameter accounting are checked."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import HOWNET, REPO
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import compare_embeddings  # noqa: E402
+
+SCRIPT = os.path.join(REPO, "benchmarks", "compare_embeddings.py")
+KEYS = {"type", "params", "ratio", "step_time_ratio", "gen_speed_ratio", "peak_mem_mb", "ckpt_mb"}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "quick.json"
+    result = subprocess.run([sys.executable, SCRIPT, "--quick", "--json", str(path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(path, encoding="utf-8") as f:
+        return json.load(f), result.stdout
+
+
+def test_quick_records_every_type_with_positive_figures(quick):
+    data, stdout = quick
+    records = data["records"]
+    expected = set(compare_embeddings.TYPES)
+    if not os.path.exists(HOWNET):
+        expected -= set(compare_embeddings.SEE_TYPES)
+        assert "see and see_random are skipped" in stdout
+    assert {r["type"] for r in records} == expected
+    for r in records:
+        assert KEYS <= set(r), r
+        for key in ("params", "ratio", "step_time_ratio", "gen_speed_ratio", "peak_mem_mb", "ckpt_mb"):
+            assert r[key] > 0, (r["type"], key, r[key])
+    full = next(r for r in records if r["type"] == "full")
+    assert full["ratio"] == 1.0 and full["step_time_ratio"] == 1.0 and full["gen_speed_ratio"] == 1.0
+    assert all(r["ratio"] > 2 for r in records if r["type"] != "full")
+    assert "| type | ratio | emb. params | step time vs full |" in stdout
+    assert data["meta"]["cpus"] and data["meta"]["torch"]
+
+
+def test_quick_params_are_the_models_counts(quick):
+    data, _ = quick
+    shape = data["meta"]["shape"]
+    lexicon, _ = compare_embeddings.load_lexicon()
+    task = compare_embeddings.make_task(shape, lexicon)
+    full = (len(task.source_dictionary) + len(task.target_dictionary)) * shape["dim"]
+    for record in data["records"]:
+        model, lines = compare_embeddings.build_model(record["type"], record["group"], shape, task)
+        params = sum(p.numel() for side in (model.encoder, model.decoder) for p in side.embed_tokens.parameters())
+        assert record["params"] == params, record["type"]
+        assert record["model_params"] == sum(p.numel() for p in model.parameters())
+        assert record["ratio"] == pytest.approx(full / params)
+        # and the log lines the model printed add up to the same count
+        logged = sum(int(line.split(" see=")[1].split()[0]) for line in lines if line.startswith("SEE embedding"))
+        assert logged == params, lines
