@@ -273,6 +273,29 @@ def test_ranks_with_different_indexes_stop_with_one_line(work):
         assert not folder.exists() or not [f for f in os.listdir(folder) if f.endswith(".pt")]
 
 
+def test_multi_process_resume_without_the_index_stops_with_one_line(work, runs):
+    """Neither --sememe-lexicon nor see_index.*.npz: the model is built with a placeholder index and
+    fairseq wraps it for data parallelism before loading the checkpoint, so the checkpoint's unit
+    tables could not join the gradient averaging (found: the ranks drifted apart silently)."""
+    data, save = work / "bin_no_index", work / "ck_resume_two"
+    shutil.copytree(work / "bin", data, ignore=shutil.ignore_patterns("see_index.*"))
+    os.makedirs(save)
+    shutil.copy(work / "ck_reference" / f"checkpoint_1_{SAVE_EVERY}.pt", save / "checkpoint_last.pt")
+    init = f"tcp://127.0.0.1:{free_port()}"
+    processes = [subprocess.Popen([cli("fairseq-train"), *train_args(data.name, save.name, UPDATES),
+                                   *distributed_args(rank, 2, init)], cwd=work, env=ENV,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for rank in range(2)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode != 0
+        last = stderr.strip().splitlines()[-1]
+        assert "fairseq-see: error: bin_no_index/dict.zh.txt: this 2-process run built its SEE model (source) " \
+               "without the checkpoint's index" in last, stderr[-3000:]
+        assert "pass --sememe-lexicon as for the first run, or save the index beside the dictionaries" in last
+    assert os.listdir(save) == ["checkpoint_last.pt"]
+
+
 def test_unicode_through_jieba_index_and_generation(work, runs):
     """The UNICODE lines went through the fixture's jieba run, sentencepiece and fairseq-preprocess."""
     with open(work / "test.seg.zh", encoding="utf-8") as f:
