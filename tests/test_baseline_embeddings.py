@@ -14,9 +14,9 @@ import torch
 from conftest import REPO, write, write_dictionary
 from fairseq_see.lexicon import Entry, Lexicon, build_index
 from fairseq_see.lexicon.index import morpheme_index, randomize_sememes
-from fairseq_see.modules import (LowRankEmbedding, MorphTEEmbedding, RebuiltTableEmbedding, TTEmbedding,
-                                 Word2KetEmbedding, Word2KetXSEmbedding, build_baseline, pick_size, see_count,
-                                 unit_size)
+from fairseq_see.modules import (LowRankEmbedding, MorphTEEmbedding, RebuiltTableEmbedding, TiedTableProjection,
+                                 TTEmbedding, Word2KetEmbedding, Word2KetXSEmbedding, build_baseline, pick_size,
+                                 see_count, unit_size)
 
 torch.set_default_dtype(torch.float32)
 
@@ -226,7 +226,8 @@ def test_every_type_in_a_see_transformer_with_tied_output(tiny_data, caplog, kin
         assert model.decoder.output_projection.weight is embed.weight
     else:
         # tied: no |V| x d matrix anywhere, the logits are features @ the rebuilt table
-        assert model.decoder.output_projection is None
+        assert isinstance(model.decoder.output_projection, TiedTableProjection)
+        assert not [n for n in model.state_dict() if "output_projection" in n]
         assert not [n for n, p in model.named_parameters() if p.dim() == 2 and p.shape == (10, 64)]
         model.eval()
         with torch.no_grad():

@@ -11,8 +11,8 @@ from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MA
 from ..lexicon import LexiconError, dictionary_checksum
 from ..lexicon.index import randomize_sememes
 from ..modules import SememeEntanglementEmbedding, check_see_dimensions, placeholder_index
-from ..modules.baseline_embeddings import (DEFAULT_SIZES, build_baseline, pick_size, ratio_note, sizes_from_args,
-                                           valid_orders)
+from ..modules.baseline_embeddings import (DEFAULT_SIZES, TiedTableProjection, build_baseline, pick_size, ratio_note,
+                                           sizes_from_args, valid_orders)
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ class SEETransformerDecoder(TransformerDecoder):
                 raise ValueError("see_transformer: --adaptive-softmax-cutoff cannot be tied to a rebuilt "
                                  f"({getattr(embed_tokens, 'kind', 'see')}) table; drop it or use "
                                  "--decoder-embedding-type full")
-            self.output_projection = None  # output_layer reads the table itself
+            # the rebuilt table itself, flattened features (see TiedTableProjection for why)
+            self.output_projection = TiedTableProjection(embed_tokens)
         else:
             super().build_output_projection(args, dictionary, embed_tokens)
 
