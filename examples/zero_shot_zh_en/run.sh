@@ -4,7 +4,9 @@
 # Chinese is word-level here (jieba words, no sentencepiece), so a held-out word is <unk> for the
 # trained model; fairseq-see-extend then adds it, and both are scored on test pairs containing them.
 set -euo pipefail
-DATA_ROOT=${FAIRSEQ_SEE_DATA:-} WORKDIR=work/zero-shot N_TRAIN=${N_TRAIN:-60000} UPDATES=${UPDATES:-1200}
+DATA_ROOT=${FAIRSEQ_SEE_DATA:-} WORKDIR=work/zero-shot N_TRAIN=${N_TRAIN:-60000} UPDATES=${UPDATES:-800}
+# a small model so the measurement fits a 2-core CPU; DIM=256 LAYERS=3 for the recipes' cpu size
+DIM=${DIM:-128} LAYERS=${LAYERS:-2}
 while [ $# -gt 0 ]; do
   case "$1" in --data-root) DATA_ROOT=$2; shift 2 ;; --workdir) WORKDIR=$2; shift 2 ;;
     *) echo "usage: $0 [--data-root DIR] [--workdir DIR]" >&2; exit 1 ;; esac
@@ -26,19 +28,24 @@ if [ ! -f bin/dict.zh.txt ]; then
   fairseq-see-recipe holdout seg.zh raw.en --sememe-lexicon "$LEX" --sememe-names "$NAMES" --out-prefix split
   fairseq-see-recipe spm-train --input split.train.en --prefix spm.en --vocab-size 4000
   for s in train test; do fairseq-see-recipe spm-encode --model spm.en.model split.$s.en split.$s.spm.en; cp split.$s.zh split.$s.spm.zh; done
-  head -n 500 split.train.spm.zh > valid.spm.zh; head -n 500 split.train.spm.en > valid.spm.en
-  fairseq-preprocess --source-lang zh --target-lang en --trainpref split.train.spm --validpref valid.spm \
+  for l in zh en; do  # the last 500 training pairs validate, and are not trained on
+    tail -n 500 split.train.spm.$l > valid.spm.$l
+    head -n -500 split.train.spm.$l > train.spm.$l
+  done
+  fairseq-preprocess --source-lang zh --target-lang en --trainpref train.spm --validpref valid.spm \
       --testpref split.test.spm --destdir bin --thresholdsrc 2 --workers 2 > preprocess.log
 fi
 if [ ! -f ckpt/checkpoint_last.pt ] || ! grep -q "done training" train.log 2>/dev/null; then
   log "train a SEE model ($UPDATES updates), the held-out words never seen"
   fairseq-train bin --user-dir "$USER_DIR" --task translation_sememe --sememe-lexicon "$LEX" --sememe-names "$NAMES" \
-      --arch see_transformer --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256 \
-      --encoder-ffn-embed-dim 1024 --decoder-ffn-embed-dim 1024 --encoder-attention-heads 4 --decoder-attention-heads 4 \
+      --arch see_transformer --encoder-layers "$LAYERS" --decoder-layers "$LAYERS" --encoder-embed-dim "$DIM" \
+      --decoder-embed-dim "$DIM" --encoder-ffn-embed-dim $((4 * DIM)) --decoder-ffn-embed-dim $((4 * DIM)) \
+      --encoder-attention-heads 4 --decoder-attention-heads 4 \
       --see-order 3 --see-rank 4 --see-tables 2 --optimizer adam --adam-betas '(0.9, 0.98)' --lr 1e-3 \
-      --lr-scheduler inverse_sqrt --warmup-updates 400 --dropout 0.1 --criterion label_smoothed_cross_entropy \
+      --lr-scheduler inverse_sqrt --warmup-updates 200 --dropout 0.1 --criterion label_smoothed_cross_entropy \
       --label-smoothing 0.1 --max-tokens 2048 --max-update "$UPDATES" --save-dir ckpt --no-epoch-checkpoints \
-      --required-batch-size-multiple 1 --num-workers 0 --log-format simple --log-interval 100 --seed 1 --cpu >> train.log 2>&1
+      --required-batch-size-multiple 1 --num-workers 0 --log-format simple --log-interval 50 --seed 1 --cpu \
+      --validate-interval-updates 200 --save-interval-updates 200 --keep-interval-updates 1 >> train.log 2>&1
 fi
 generate() {  # generate DATA CHECKPOINT OUT
   fairseq-generate "$1" --user-dir "$USER_DIR" --task translation_sememe --path "$2" --gen-subset test --beam 5 \
@@ -46,7 +53,7 @@ generate() {  # generate DATA CHECKPOINT OUT
       --cpu > "$3.gen" 2>&1
   grep -P '^D-\d+\t' "$3.gen" | sort -t- -k2,2n | cut -f3 > "$3.hyp"
   grep -P '^S-\d+\t' "$3.gen" | grep -c '<unk>' > "$3.unk_sentences" || true
-  sacrebleu split.test.en -i "$3.hyp" -m bleu chrf -b > "$3.scores"
+  sacrebleu split.test.en -i "$3.hyp" -m bleu chrf -b -f text | tr '\n' ' ' > "$3.scores"
 }
 log "baseline: the held-out words are <unk>"
 generate bin ckpt/checkpoint_best.pt baseline
@@ -60,7 +67,7 @@ generate extended extended/checkpoint.pt extended
   echo "| model | test pairs | source sentences with <unk> | BLEU | chrF |"
   echo "|---|---|---|---|---|"
   for m in baseline extended; do
-    read -r bleu chrf < <(tr '\n' ' ' < $m.scores)
+    read -r bleu chrf < "$m.scores" || true  # the file has no final newline
     echo "| $m | $(wc -l < split.test.en) | $(cat $m.unk_sentences) | $bleu | $chrf |"
   done
 } | tee RESULTS.md
