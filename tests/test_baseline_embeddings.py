@@ -3,7 +3,6 @@ checkpoints, the ratio picker, and the see_random ablation's index."""
 
 import logging
 import math
-import os
 import re
 from functools import reduce
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, write, write_dictionary
+from conftest import build
 from fairseq_see.lexicon import Entry, Lexicon, build_index
 from fairseq_see.lexicon.index import morpheme_index, randomize_sememes
 from fairseq_see.modules import (LowRankEmbedding, MorphTEEmbedding, RebuiltTableEmbedding, TiedTableProjection,
@@ -20,9 +19,6 @@ from fairseq_see.modules import (LowRankEmbedding, MorphTEEmbedding, RebuiltTabl
 
 torch.set_default_dtype(torch.float32)
 
-ZH = ["▁苹果", "▁梨", "▁吃", "▁我", "很", "好"]
-EN = ["▁I", "▁eat", "▁apple", "s", "▁pear", "▁good"]
-LEXICON = "苹果\n水果 树 电脑 \n梨\n水果 树 \n吃\n吃 \n好\n良 \n"
 ALL_TYPES = ("full", "see", "see_random", "low_rank", "word2ket", "word2ketxs", "tt", "morphte")
 
 
@@ -190,32 +186,14 @@ def test_built_baseline_reports_the_picked_ratio():
 
 # ---- in a see_transformer: every type, tied output, log line, checkpoints ------------------------------
 
-@pytest.fixture
-def tiny_data(tmp_path):
-    write_dictionary(tmp_path / "dict.zh.txt", ZH)
-    write_dictionary(tmp_path / "dict.en.txt", EN)
-    write(tmp_path / "lex.txt", LEXICON)
-    return tmp_path
-
-
-def build(data_dir, *extra):
-    from fairseq import options, tasks
-    argv = [str(data_dir), "--user-dir", os.path.join(REPO, "fairseq_see"), "--task", "translation_sememe",
-            "--arch", "see_transformer_tiny", "--source-lang", "zh", "--target-lang", "en",
-            "--sememe-lexicon", str(data_dir / "lex.txt"), *extra]
-    args = options.parse_args_and_arch(options.get_training_parser(), argv)
-    task = tasks.setup_task(args)
-    return task.build_model(args)
-
-
 def embedding_lines(caplog):
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("SEE embedding")]
 
 
 @pytest.mark.parametrize("kind", ALL_TYPES)
-def test_every_type_in_a_see_transformer_with_tied_output(tiny_data, caplog, kind):
+def test_every_type_in_a_see_transformer_with_tied_output(data_dir, caplog, kind):
     with caplog.at_level(logging.INFO):
-        model = build(tiny_data, "--encoder-embedding-type", kind, "--decoder-embedding-type", kind,
+        _, model = build(data_dir, "--encoder-embedding-type", kind, "--decoder-embedding-type", kind,
                       "--word2ketxs-rank", "2", "--tt-rank", "2", "--low-rank-dim", "4")
     src = torch.tensor([[4, 5, 6, 2], [7, 8, 2, 1]])
     prev = torch.tensor([[2, 4, 5], [2, 6, 7]])
@@ -246,11 +224,11 @@ def test_every_type_in_a_see_transformer_with_tied_output(tiny_data, caplog, kin
 
 
 @pytest.mark.parametrize("kind", ["morphte", "tt", "see_random", "word2ket"])
-def test_a_checkpoint_rebuilds_the_same_tables(tiny_data, kind):
+def test_a_checkpoint_rebuilds_the_same_tables(data_dir, kind):
     options = ("--encoder-embedding-type", kind, "--decoder-embedding-type", kind, "--tt-rank", "2")
-    trained = build(tiny_data, *options)
+    _, trained = build(data_dir, *options)
     torch.manual_seed(123)  # a different initialisation
-    fresh = build(tiny_data, *options)
+    _, fresh = build(data_dir, *options)
     fresh.load_state_dict(trained.state_dict())
     trained.eval(), fresh.eval()
     with torch.no_grad():
@@ -258,9 +236,9 @@ def test_a_checkpoint_rebuilds_the_same_tables(tiny_data, kind):
         torch.testing.assert_close(fresh.encoder.embed_tokens.table(), trained.encoder.embed_tokens.table())
 
 
-def test_compression_ratio_option_picks_and_logs(tiny_data, caplog):
+def test_compression_ratio_option_picks_and_logs(data_dir, caplog):
     with caplog.at_level(logging.INFO):
-        model = build(tiny_data, "--encoder-embedding-type", "low_rank", "--decoder-embedding-type", "see",
+        _, model = build(data_dir, "--encoder-embedding-type", "low_rank", "--decoder-embedding-type", "see",
                       "--embedding-compression-ratio", "8")
     notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedding compression")]
     assert len(notes) == 2
