@@ -8,12 +8,13 @@
 --speed  For each requested compression ratio (default 20 and 80), one group of see_transformer
          models (full, then every compressed type with --embedding-compression-ratio R) is built
          in this process and measured interleaved: every round times one step of each model in a
-         shuffled order, after warm-up rounds; a model's figure is the median over rounds of its
-         time divided by the full model's time in the same round, so load from other processes
-         cancels out as far as possible. Measured:
+         shuffled order, after a warm-up round (5 training rounds, then 15 generation rounds: a
+         generation call is short, so it takes more of them to see through other jobs' load); a
+         model's figure is the median over rounds of its time divided by the full model's time in
+         the same round, so load from other processes cancels out as far as possible. Measured:
            step_time_ratio  training step (forward, label-smoothed CE, backward, Adam) / full's
            gen_speed_ratio  beam-5 fairseq SequenceGenerator throughput / full's (every sentence
-                            decodes exactly --gen-len tokens: min_len = max_len, so all models do
+                            decodes exactly gen_len tokens: min_len = max_len, so all models do
                             the same work whatever their random weights prefer)
            peak_mem_mb      peak RSS above the baseline of a fresh process (forked from a server
                             that only imported the libraries) that builds the model, generates
@@ -69,11 +70,11 @@ TYPES = ("full", "see", "see_random", "low_rank", "word2ket", "word2ketxs", "tt"
 SEE_TYPES = ("see", "see_random")
 
 SPEED = dict(vocab=16000, dim=512, layers=6, ffn=1024, heads=4, sentences=128, src_len=32, tgt_len=32,
-             gen_sentences=16, gen_src_len=24, gen_len=24, beam=5, warmup=1, rounds=5, ratios=(20, 80),
-             see_order=3, see_rank=4)
+             gen_sentences=16, gen_src_len=24, gen_len=24, beam=5, warmup=1, rounds=5, gen_rounds=15,
+             ratios=(20, 80), see_order=3, see_rank=4)
 QUICK = dict(vocab=2000, dim=64, layers=1, ffn=128, heads=2, sentences=8, src_len=12, tgt_len=12,
-             gen_sentences=2, gen_src_len=6, gen_len=6, beam=5, warmup=1, rounds=3, ratios=(20,),
-             see_order=3, see_rank=4)
+             gen_sentences=2, gen_src_len=6, gen_len=6, beam=5, warmup=1, rounds=3, gen_rounds=3,
+             ratios=(20,), see_order=3, see_rank=4)
 
 log = logging.getLogger("compare_embeddings")
 
@@ -369,7 +370,7 @@ def peak_memory(jobs):
 
 # ---- the speed comparison ------------------------------------------------------------------------------
 
-def speed(shape, types, ratios, rounds, warmup, with_memory=True):
+def speed(shape, types, ratios, rounds, warmup, gen_rounds, with_memory=True):
     lexicon, why = load_lexicon()
     if why:
         say(why)
@@ -401,8 +402,9 @@ def speed(shape, types, ratios, rounds, warmup, with_memory=True):
         for model in models.values():
             model.zero_grad(set_to_none=True)
             model.eval()
-        say(f"generation (beam {shape['beam']}, {shape['gen_sentences']} sentences x {shape['gen_len']} tokens)")
-        gen_times = interleaved({k: generators[k].run for k in group}, rounds, warmup, seed=ratio + 1)
+        say(f"generation (beam {shape['beam']}, {shape['gen_sentences']} sentences x {shape['gen_len']} tokens), "
+            f"{warmup} warm-up + {gen_rounds} rounds")
+        gen_times = interleaved({k: generators[k].run for k in group}, gen_rounds, warmup, seed=ratio + 1)
         full_params = (len(task.source_dictionary) + len(task.target_dictionary)) * shape["dim"]
         for kind in group:
             model = models[kind]
@@ -615,7 +617,8 @@ def main(argv=None):
     mode.add_argument("--quality", action="store_true", help="train every type, BLEU on IWSLT17 tst2017")
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated embedding types")
     parser.add_argument("--ratios", help="comma-separated compression ratios (default 20,80; --quick 20)")
-    parser.add_argument("--rounds", type=int, help="measured rounds (default 5; --quick 3)")
+    parser.add_argument("--rounds", type=int, help="measured training rounds (default 5; --quick 3)")
+    parser.add_argument("--gen-rounds", type=int, help="measured generation rounds (default 15; --quick 3)")
     parser.add_argument("--warmup", type=int, help="warm-up rounds (default 1)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--threads", type=int, default=1,
@@ -656,10 +659,11 @@ def main(argv=None):
         import torch
         if args.threads:
             torch.set_num_threads(args.threads)
-        meta.update(machine(), shape=shape, rounds=rounds, warmup=warmup)
+        gen_rounds = args.gen_rounds or shape["gen_rounds"]
+        meta.update(machine(), shape=shape, rounds=rounds, gen_rounds=gen_rounds, warmup=warmup)
         say(f"machine: {meta['cpus']} CPUs, torch {meta['torch']} ({meta['torch_threads']} threads), "
             f"load average {meta['load_average']}")
-        records = speed(shape, types, ratios, rounds, warmup, with_memory=not args.no_memory)
+        records = speed(shape, types, ratios, rounds, warmup, gen_rounds, with_memory=not args.no_memory)
         table = markdown(records)
         meta["load_average_after"] = machine()["load_average"]
     meta["seconds"] = round(time.time() - start, 1)
