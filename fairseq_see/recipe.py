@@ -20,6 +20,7 @@ import sys
 import tarfile
 
 from .lexicon.files import atomic_output
+from .modules import unit_size
 from .lexicon import LexiconError, build_index, load_lexicons, read_fairseq_dictionary
 from .tokenizers.jieba_tokenizer import jieba_with_lexicon
 
@@ -116,10 +117,8 @@ def holdout(args):
 
 
 def see_parameters(units, dim, order, tables):
-    q = 1
-    while q ** order < dim:
-        q += 1
-    return tables * units * q + 2 * dim
+    """SEE's exact count: m tables of |U| unit vectors of size q, plus the LayerNorm."""
+    return tables * units * unit_size(dim, order) + 2 * dim
 
 
 def choose(args):
