@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/compare_embeddings.py --speed --json benchmarks/speed.json
     .venv/bin/python benchmarks/compare_embeddings.py --quick --json /tmp/quick.json
     .venv/bin/python benchmarks/compare_embeddings.py --quality --json benchmarks/quality.json
+    .venv/bin/python benchmarks/compare_embeddings.py --index
 
 --speed  For each requested compression ratio (default 20 and 80), one group of see_transformer
          models (full, then every compressed type with --embedding-compression-ratio R) is built
@@ -31,6 +32,10 @@
          the lexicons, see and see_random are skipped with a message.
 --quick  The same with small shapes and few rounds (< 2 minutes on 2 cores); used by
          tests/test_benchmark.py.
+--index  Times the sememe index build the way fairseq-see-index does it: reading the real
+         lexicons (glossary + thunlp, with the sememe names) and indexing a dictionary of
+         --index-words of their words (default 40,000; o 3, R 4). One record {lexicon_words,
+         dictionary_tokens, read_s, build_s, total_s}.
 --quality  Trains every type with the same budget on a slice of TVsub (jieba + sentencepiece +
          fairseq-preprocess, stock fairseq-train with --user-dir fairseq_see) and reports BLEU on
          IWSLT17 tst2017 (fairseq-generate, beam 5, sacrebleu). The default budget is tiny (a
@@ -459,6 +464,19 @@ def machine():
             "load_average": [round(x, 2) for x in load] if load else None}
 
 
+def index_build(words):
+    """Seconds to read the real lexicons and to index a dictionary of ``words`` of their words."""
+    from fairseq_see.lexicon import build_index, load_lexicons
+    start = time.perf_counter()
+    lexicon = load_lexicons(",".join(LEXICONS), "auto", SEMEME_NAMES)
+    read = time.perf_counter()
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + ["\u2581" + w for w in sorted(lexicon.entries)[:words]]
+    build_index(symbols, [1] * len(symbols), lexicon, 3, 4)
+    done = time.perf_counter()
+    return {"lexicon_words": len(lexicon.entries), "dictionary_tokens": len(symbols),
+            "read_s": round(read - start, 2), "build_s": round(done - read, 2), "total_s": round(done - start, 2)}
+
+
 # ---- the quality comparison ----------------------------------------------------------------------------
 
 def run(argv, cwd, **kw):
@@ -615,6 +633,7 @@ def main(argv=None):
     mode.add_argument("--speed", action="store_true", help="speed, memory and size at full shapes")
     mode.add_argument("--quick", action="store_true", help="a reduced --speed (< 2 min on 2 cores)")
     mode.add_argument("--quality", action="store_true", help="train every type, BLEU on IWSLT17 tst2017")
+    mode.add_argument("--index", action="store_true", help="time the sememe index build (real lexicons)")
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated embedding types")
     parser.add_argument("--ratios", help="comma-separated compression ratios (default 20,80; --quick 20)")
     parser.add_argument("--rounds", type=int, help="measured training rounds (default 5; --quick 3)")
@@ -625,6 +644,7 @@ def main(argv=None):
                         help="torch threads (default 1: on a small machine shared with other jobs, OpenMP "
                              "regions wait for descheduled threads and multi-threaded timings measure the "
                              "scheduler; 0 keeps torch's default)")
+    parser.add_argument("--index-words", type=int, default=40000, help="--index: dictionary size")
     parser.add_argument("--json", help="write the records here")
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--quality-dir", default=os.path.join(REPO, "benchmarks", "work"),
@@ -648,7 +668,17 @@ def main(argv=None):
     meta = {"command": " ".join([".venv/bin/python", "benchmarks/compare_embeddings.py"]
                                 + list(sys.argv[1:] if argv is None else argv))}
     start = time.time()
-    if args.quality:
+    if args.index:
+        missing = [p for p in LEXICONS + [SEMEME_NAMES] if not os.path.exists(p)]
+        if missing:
+            parser.error(f"{missing[0]}: HowNet lexicon not found; --index needs ../shared/data/hownet")
+        meta.update(machine())
+        records = [index_build(args.index_words)]
+        table = "\n".join(["| lexicon words | dictionary tokens | read s | index s | total s |", "|---|---|---|---|---|",
+                           "| {lexicon_words:,} | {dictionary_tokens:,} | {read_s} | {build_s} | {total_s} |".format(
+                               **records[0])])
+        meta["load_average_after"] = machine()["load_average"]
+    elif args.quality:
         records = quality_records(args, types, args.quality_ratio)
         table = markdown_quality(records)
     else:

@@ -3,7 +3,6 @@
   check      raw parallel text: UTF-8, aligned, no empty lines (one-line error otherwise)
   segment    jieba segmentation with the lexicon's words added, and the sememe coverage it gives
   spm-train / spm-encode   sentencepiece (its pip package ships no command line)
-  choose     --see-order/--see-tables that hit a compression ratio for a data-bin
   holdout    hold lexicon words out of a corpus (the zero-shot words experiment)
   iwslt17-cache            seed sacrebleu's iwslt17 cache from the official archives, offline
   collect    one results/<model>.json from a model's logs and sacreBLEU scores
@@ -13,15 +12,13 @@
 import argparse
 import glob
 import json
-import math
 import os
 import re
 import sys
 import tarfile
 
 from .lexicon.files import atomic_output
-from .modules import unit_size
-from .lexicon import LexiconError, build_index, load_lexicons, read_fairseq_dictionary
+from .lexicon import LexiconError, load_lexicons
 from .tokenizers.jieba_tokenizer import jieba_with_lexicon
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -116,29 +113,6 @@ def holdout(args):
           f"{len(dropped):,} pairs dropped from training, {len(test)} kept as the test set")
 
 
-def see_parameters(units, dim, order, tables):
-    """SEE's exact count: m tables of |U| unit vectors of size q, plus the LayerNorm."""
-    return tables * units * unit_size(dim, order) + 2 * dim
-
-
-def choose(args):
-    """Search order and tables for the total (both sides) embedding compression closest to --ratio."""
-    lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names)
-    sides = [read_fairseq_dictionary(os.path.join(args.data, f"dict.{lang}.txt")) for lang in args.langs]
-    full = sum(len(symbols) for symbols, _ in sides) * args.dim
-    best = None
-    for order in (3, 2, 4):
-        units = [len(build_index(symbols, counts, lexicon, order, args.rank).units) for symbols, counts in sides]
-        for tables in range(1, 17):
-            params = sum(see_parameters(u, args.dim, order, tables) for u in units)
-            gap = abs(math.log(full / params) - math.log(args.ratio))
-            if best is None or gap < best[0] - 1e-9:
-                best = (gap, order, tables, full / params)
-    _, order, tables, achieved = best
-    print(f"--see-order {order} --see-tables {tables} --see-rank {args.rank}")
-    print(f"ratio {achieved:.2f}x (asked {args.ratio}x)", file=sys.stderr)
-
-
 IWSLT17_ZH_EN = ("2017-01-ted-test.texts.zh.en.zh-en.tgz", "2017-01-ted-test.texts.en.zh.en-zh.tgz")
 
 
@@ -180,8 +154,12 @@ def collect(args):
         row["tests"][name] = {("chrf" if m["name"].lower().startswith("chrf") else "bleu"): m["score"]
                               for m in metrics}
         row["tests"][name]["signatures"] = [f"{m['name']}|{m['signature']}" for m in metrics]
-        speeds += [float(x) for x in re.findall(r"\(([\d.]+) sentences/s", open(gen_log, encoding="utf-8").read())]
-    row["gen_sentences_per_second"] = sum(speeds) / len(speeds) if speeds else 0.0
+        with open(gen_log, encoding="utf-8") as f:
+            speeds += re.findall(r"\(([\d.]+) sentences/s, ([\d.]+) tokens/s\)", f.read())
+    # sentences/s depends on how long the outputs are (an untrained model runs to the length limit);
+    # tokens/s is the per-step speed
+    row["gen_sentences_per_second"] = sum(float(s) for s, _ in speeds) / len(speeds) if speeds else 0.0
+    row["gen_tokens_per_second"] = sum(float(t) for _, t in speeds) / len(speeds) if speeds else 0.0
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     write_atomic(args.output, [json.dumps(row, ensure_ascii=False, indent=1)])
 
@@ -195,7 +173,7 @@ def report(args):
         raise RecipeError(f"{args.workdir}/results: no results yet; run the recipe first")
     tests = sorted({t for row in rows for t in row["tests"]})
     header = ["model", "trained on", "emb. params", "ratio", "valid NLL"]
-    header += [f"{t} {m}" for t in tests for m in ("BLEU", "chrF")] + ["train min", "gen sent/s"]
+    header += [f"{t} {m}" for t in tests for m in ("BLEU", "chrF")] + ["train min", "gen sent/s", "gen tok/s"]
     lines = [f"# {args.title}", "", args.note, "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
     for row in rows:
@@ -204,7 +182,8 @@ def report(args):
         for t in tests:
             score = row["tests"].get(t, {})
             cells += [f"{score['bleu']:.2f}" if "bleu" in score else "-", f"{score['chrf']:.1f}" if "chrf" in score else "-"]
-        cells += [f"{row['train_seconds'] / 60:.1f}", f"{row.get('gen_sentences_per_second', 0):.1f}"]
+        cells += [f"{row['train_seconds'] / 60:.1f}", f"{row.get('gen_sentences_per_second', 0):.1f}",
+                  f"{row.get('gen_tokens_per_second', 0):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     signatures = sorted({s for row in rows for t in row["tests"].values() for s in t.get("signatures", [])})
     lines += ["", "sacreBLEU signatures: " + "; ".join(f"`{s}`" for s in signatures)] if signatures else []
@@ -254,15 +233,6 @@ def parse_args(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(run=spm_encode)
-    p = commands.add_parser("choose")
-    p.add_argument("--data", required=True)
-    p.add_argument("--langs", nargs=2, default=["zh", "en"])
-    p.add_argument("--dim", type=int, required=True)
-    p.add_argument("--ratio", type=float, required=True)
-    p.add_argument("--rank", type=int, default=4)
-    p.add_argument("--sememe-lexicon", required=True)
-    p.add_argument("--sememe-names")
-    p.set_defaults(run=choose)
     p = commands.add_parser("holdout")
     p.add_argument("source", help="segmented Chinese")
     p.add_argument("target")

@@ -63,3 +63,17 @@ def test_quick_params_are_the_models_counts(quick):
         # and the log lines the model printed add up to the same count
         logged = sum(int(line.split(" see=")[1].split()[0]) for line in lines if line.startswith("SEE embedding"))
         assert logged == params, lines
+
+
+def test_index_mode_times_the_real_lexicon_and_a_40k_dictionary(tmp_path):
+    if not os.path.exists(HOWNET):
+        pytest.skip(f"real data not found: {HOWNET} (set FAIRSEQ_SEE_SHARED)")
+    path = tmp_path / "index.json"
+    result = subprocess.run([sys.executable, SCRIPT, "--index", "--json", str(path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(path.read_text())["records"][0]
+    assert record["lexicon_words"] > 100_000 and record["dictionary_tokens"] == 40_004
+    assert record["read_s"] > 0 and record["build_s"] > 0
+    assert record["total_s"] == pytest.approx(record["read_s"] + record["build_s"], abs=0.02)
+    assert "| lexicon words | dictionary tokens |" in result.stdout

@@ -1,7 +1,9 @@
+import json
+import os
 import re
 import subprocess
 
-from conftest import cli, write
+from conftest import GLOSSARY, REPO, SEMEME_NAMES, THUNLP, VENV_BIN, ZH_EN, cli, shared_or_skip, write
 
 
 def recipe(*args):
@@ -22,10 +24,70 @@ def test_check_refuses_bad_raw_text_in_one_line(tmp_path):
         assert re.search(message, result.stderr), result.stderr
 
 
-def test_choose_hits_the_ratio_it_reports(data_dir):
-    result = recipe("choose", "--data", data_dir, "--dim", 64, "--ratio", 2, "--sememe-lexicon", data_dir / "lex.txt")
-    assert result.returncode == 0, result.stderr
-    flags = result.stdout.split()
-    assert flags[0::2] == ["--see-order", "--see-tables", "--see-rank"]
-    achieved = float(re.search(r"ratio ([\d.]+)x \(asked 2.0x\)", result.stderr).group(1))
-    assert 1.0 < achieved < 4.0
+def test_collect_and_report_build_the_table(tmp_path):
+    # the lines collect reads, as fairseq-train / fairseq-generate / sacrebleu print them
+    train_log = write(tmp_path / "student.log", "\n".join([
+        "INFO | SEE embedding (source): full=512000 see=25600 ratio=20.00x units=900 coverage=88.0%",
+        "INFO | SEE embedding (target): full=256000 see=12800 ratio=20.00x units=700 coverage=1.0%",
+        "INFO | valid | epoch 001 | valid on 'valid' subset | loss 7.1 | nll_loss 6.500 | ppl 90.5",
+        "INFO | valid | epoch 002 | valid on 'valid' subset | loss 6.9 | nll_loss 6.250 | ppl 76.1",
+        "INFO | fairseq_cli.train | done training in 120.0 seconds",
+        "INFO | fairseq_cli.train | done training in 60.0 seconds"]) + "\n")
+    gen_log = write(tmp_path / "student.gen",
+                    "INFO:fairseq_cli.generate:Translated 100 sentences (2,000 tokens) in 4.0s "
+                    "(25.00 sentences/s, 500.00 tokens/s)\n")
+    scores = write(tmp_path / "student.json", json.dumps([
+        {"name": "BLEU", "score": 12.34, "signature": "nrefs:1|tok:13a"},
+        {"name": "chrF2", "score": 40.5, "signature": "nrefs:1|nc:6"}]))
+    out = tmp_path / "work" / "results" / "student.json"
+    collected = recipe("collect", "--name", "student", "--trained-on", "TVsub first 10 pairs", "--train-log", train_log,
+                       "--test", f"tst2017:{gen_log}:{scores}", "--output", out)
+    assert collected.returncode == 0, collected.stderr
+    row = json.loads(out.read_text())
+    assert row["embedding_params"] == 38400 and row["ratio"] == 20.0
+    assert row["valid_nll"] == 6.25 and row["train_seconds"] == 180.0  # the last validation; both runs' time
+    assert row["gen_sentences_per_second"] == 25.0 and row["gen_tokens_per_second"] == 500.0
+    assert row["tests"]["tst2017"]["bleu"] == 12.34 and row["tests"]["tst2017"]["chrf"] == 40.5
+
+    reported = recipe("report", "--workdir", tmp_path / "work", "--title", "T")
+    assert reported.returncode == 0, reported.stderr
+    table = (tmp_path / "work" / "RESULTS.md").read_text()
+    assert "| student | TVsub first 10 pairs | 38,400 | 20.0x | 6.250 | 12.34 | 40.5 | 3.0 | 25.0 | 500 |" in table
+    assert (tmp_path / "work" / "bleu_vs_ratio.png").stat().st_size > 1000
+
+
+def test_report_without_results_is_one_line(tmp_path):
+    result = recipe("report", "--workdir", tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "no results yet" in result.stderr
+
+
+def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
+    """The iwslt17 recipe's smoke profile on the real data: every step, then a rerun that resumes."""
+    tvsub = os.path.join(ZH_EN, "train", "tvsub", "train.zh.xz")
+    shared_or_skip(tvsub, os.path.join(ZH_EN, "test", "iwslt17"), GLOSSARY, THUNLP, SEMEME_NAMES)
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ["PATH"], OMP_NUM_THREADS="1",
+               SACREBLEU=str(tmp_path / "sacrebleu"))  # sacrebleu's cache stays out of $HOME
+    command = ["bash", os.path.join(REPO, "examples", "iwslt17_zh_en", "run.sh"), "--profile", "smoke",
+               "--data-root", ZH_EN, "--workdir", str(tmp_path / "work")]
+    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"embedding compression \(source\): type=see requested=20.00x achieved=\d", run.stdout)
+    assert "init-student-from-teacher: copied" in run.stdout
+    table = (tmp_path / "work" / "RESULTS.md").read_text(encoding="utf-8")
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert {"teacher", "see20x.stage1.seed1", "see20x.stage2.seed1", "see20x.scratch.seed1"} <= set(rows)
+    header = rows["model"].strip("| ").split(" | ")
+    assert "iwslt17_tst2017 BLEU" in header and "tvsub_test chrF" in header
+    for name in ("teacher", "see20x.stage2.seed1"):
+        cells = dict(zip(header, rows[name].strip("| ").split(" | ")))
+        assert cells["trained on"] == "TVsub first 3000 pairs (not IWSLT17 training data)"
+        assert float(cells["iwslt17_tst2017 BLEU"]) >= 0 and float(cells["tvsub_test chrF"]) >= 0
+        assert float(cells["valid NLL"]) > 0
+    student = dict(zip(header, rows["see20x.stage2.seed1"].strip("| ").split(" | ")))
+    assert 10 < float(student["ratio"].rstrip("x")) < 40
+    assert (tmp_path / "work" / "bleu_vs_ratio.png").stat().st_size > 1000
+
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert " train " not in rerun.stdout and " evaluate " not in rerun.stdout  # every step was done

@@ -179,7 +179,7 @@ train() {
   log "train $name"
   local start=$SECONDS
   fairseq-train "$WORKDIR/bin" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$WORKDIR/ckpt/$name" "$@" \
-      2>&1 | tee -a "$WORKDIR/logs/$name.log" | grep -E "SEE embedding|init-student|valid on|done training" || true
+      2>&1 | tee -a "$WORKDIR/logs/$name.log" | grep -E "SEE embedding|embedding compression|init-student|valid on|done training" || true
   [ -f "$WORKDIR/ckpt/$name/checkpoint_last.pt" ] || die "training $name failed; see $WORKDIR/logs/$name.log"
   log "train $name done in $((SECONDS - start)) s"
   mark_done "train.$name"
@@ -233,7 +233,7 @@ main() {
   check_and_segment;  log "segmented ($((SECONDS - t0)) s)"
   binarize;           log "binarized and indexed ($((SECONDS - t0)) s)"
   set_common_train
-  local first_seed=${SEEDS%% *} seed ratio see
+  local first_seed=${SEEDS%% *} seed ratio
   SEE_ARGS+=(--sememe-lexicon "$LEXICON" ${SEMEME_NAMES:+--sememe-names "$SEMEME_NAMES"})
   train teacher "$first_seed" "${USER_DIR[@]}" --task translation --arch transformer --share-decoder-input-output-embed \
       --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --max-update "$TEACHER_UPDATES"
@@ -243,10 +243,10 @@ main() {
     for ratio in $RATIOS; do
       # further seeds repeat the first ratio only: they measure run-to-run noise
       [ "$seed" = "$first_seed" ] || [ "$ratio" = "$first_ratio" ] || continue
-      read -r -a see <<< "$(fairseq-see-recipe choose --data "$WORKDIR/bin" --dim "$DIM" --ratio "$ratio" \
-          --sememe-lexicon "$LEXICON" ${SEMEME_NAMES:+--sememe-names "$SEMEME_NAMES"})"
       local s1=see${ratio}x.stage1.seed$seed s2=see${ratio}x.stage2.seed$seed scratch=see${ratio}x.scratch.seed$seed
-      local student=("${SEE_ARGS[@]}" --arch see_transformer "${see[@]}" --criterion see_distillation
+      # the model picks each side's order and tables for the ratio and logs what it achieved
+      local see=(--arch see_transformer --embedding-compression-ratio "$ratio")
+      local student=("${SEE_ARGS[@]}" "${see[@]}" --criterion see_distillation
                      --teacher-checkpoint "$WORKDIR/ckpt/teacher/checkpoint_best.pt")
       train "$s1" "$seed" "${student[@]}" --distill-stage 1 --init-student-from-teacher --max-update "$STAGE1_UPDATES"
       [ "$seed" = "$first_seed" ] && evaluate "$s1" "${SEE_ARGS[@]}"
@@ -257,7 +257,7 @@ main() {
           --label-smoothing 0.1 "${restore[@]}" --max-update "$STAGE2_UPDATES"
       evaluate "$s2" "${SEE_ARGS[@]}"
       # the same student from scratch with as many updates, plain cross-entropy
-      train "$scratch" "$seed" "${SEE_ARGS[@]}" --arch see_transformer "${see[@]}" \
+      train "$scratch" "$seed" "${SEE_ARGS[@]}" "${see[@]}" \
           --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --max-update $((STAGE1_UPDATES + STAGE2_UPDATES))
       evaluate "$scratch" "${SEE_ARGS[@]}"
     done
