@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/compare_embeddings.py --speed --json benchmarks/speed.json
     .venv/bin/python benchmarks/compare_embeddings.py --quick --json /tmp/quick.json
-    .venv/bin/python benchmarks/compare_embeddings.py --quality --json benchmarks/quality.json
+    .venv/bin/python benchmarks/compare_embeddings.py --quality --quality-data work/iwslt17-cpu --json q.json --plot q.png
     .venv/bin/python benchmarks/compare_embeddings.py --index
 
 --speed  For each requested compression ratio (default 20 and 80), one group of see_transformer
@@ -36,11 +36,14 @@
          lexicons (glossary + thunlp, with the sememe names) and indexing a dictionary of
          --index-words of their words (default 40,000; o 3, R 4). One record {lexicon_words,
          dictionary_tokens, read_s, build_s, total_s}.
---quality  Trains every type with the same budget on a slice of TVsub (jieba + sentencepiece +
-         fairseq-preprocess, stock fairseq-train with --user-dir fairseq_see) and reports BLEU on
-         IWSLT17 tst2017 (fairseq-generate, beam 5, sacrebleu). The default budget is tiny (a
-         plumbing check, BLEU near 0); raise --quality-lines / --quality-updates / --quality-arch
-         for a meaningful comparison.
+--quality  Trains every type at every --ratios value (default 20) with the same budget, stock
+         fairseq-train --user-dir fairseq_see, and scores fairseq-generate (beam 5) with detokenised
+         sacreBLEU BLEU and chrF on every test set, plus the in-domain validation NLL. Data: a
+         recipe's work dir with --quality-data (e.g. work/iwslt17-cpu: the cpu profile's 200k TVsub
+         pairs, IWSLT17 tst2017 and the TVsub held-out test), else a slice of TVsub prepared here
+         (jieba + sentencepiece + fairseq-preprocess) with IWSLT17 tst2017. The default budget is
+         small (see_transformer_tiny, 300 updates); --quality-arch/-arch-args/-updates raise it.
+         --plot draws BLEU per test set and validation NLL against embedding parameters.
 
 Records (--json): one per type and ratio with at least
 ``{type, params, ratio, step_time_ratio, gen_speed_ratio, peak_mem_mb, ckpt_mb}``; ``params`` is
@@ -525,7 +528,8 @@ def prepare_quality_data(work, lines, test_lines, vocab_zh, vocab_en):
         source = "seg" if lang == "zh" else "raw"
         spm.SentencePieceTrainer.train(input=os.path.join(work, f"train.{source}.{lang}"),
                                        model_prefix=os.path.join(work, f"spm.{lang}"), vocab_size=vocab,
-                                       character_coverage=0.9995 if lang == "zh" else 1.0, minloglevel=2)
+                                       character_coverage=0.9995 if lang == "zh" else 1.0, minloglevel=2,
+                                       hard_vocab_limit=False)  # small slices: the size is an upper bound
         processor = spm.SentencePieceProcessor(model_file=os.path.join(work, f"spm.{lang}.model"))
         for split in splits:
             with open(os.path.join(work, f"{split}.{source}.{lang}"), encoding="utf-8") as f:
@@ -537,27 +541,61 @@ def prepare_quality_data(work, lines, test_lines, vocab_zh, vocab_en):
     return os.path.join(work, "bin")
 
 
-def quality(args, types, ratio):
-    """Train each type with the same budget; BLEU on tst2017. Returns {type: record}."""
-    lexicon, why = load_lexicon()
-    if why:
-        say(why)
-        types = [t for t in types if t not in SEE_TYPES]
+def quality_data(args):
+    """(data-bin, [(gen subset, test name, reference file)]): a recipe's work dir, or our own slice."""
+    if args.quality_data:
+        work = os.path.abspath(args.quality_data)
+        splits_file = os.path.join(work, "bin", "TEST_SPLITS")
+        if not os.path.exists(splits_file):
+            raise SystemExit(f"{splits_file}: not found; --quality-data takes a recipe work dir "
+                             "(examples/*/run.sh --workdir DIR, run at least to its binarize step)")
+        with open(splits_file, encoding="utf-8") as f:
+            names = f.read().split()
+        tests = [("test" if i == 0 else f"test{i}", name, os.path.join(work, "raw", f"{name}.en"))
+                 for i, name in enumerate(names)]
+        return os.path.join(work, "bin"), tests
     work = os.path.abspath(args.quality_dir)
     say(f"quality: data in {work} ({args.quality_lines} TVsub lines, {args.quality_test_lines} tst2017 lines)")
     data = prepare_quality_data(work, args.quality_lines, args.quality_test_lines, args.quality_vocab,
                                 args.quality_vocab)
-    results = {}
-    for kind in types:
-        save = os.path.join(work, f"ckpt_{kind}_{ratio}")
+    return data, [("test", "iwslt17_tst2017", os.path.join(work, "test.raw.en"))]
+
+
+def score(gen_output, reference):
+    """Detokenised sacreBLEU BLEU and chrF of fairseq-generate's D- lines against the raw reference."""
+    import re
+    import sacrebleu
+    hyps = sorted((int(m.group(1)), m.group(2)) for m in re.finditer(r"^D-(\d+)\t[^\t]*\t(.*)$", gen_output, re.M))
+    with open(reference, encoding="utf-8") as f:
+        refs = f.read().splitlines()
+    if len(hyps) != len(refs):
+        raise RuntimeError(f"{len(hyps)} hypotheses for the {len(refs)} lines of {reference}")
+    hyps = [h for _, h in hyps]
+    return sacrebleu.corpus_bleu(hyps, [refs]).score, sacrebleu.corpus_chrf(hyps, [refs]).score
+
+
+def quality(args, types, ratios):
+    """Train each type at each ratio with the same budget; BLEU/chrF per test set. One record each."""
+    lexicon, why = load_lexicon()
+    if why:
+        say(why)
+        types = [t for t in types if t not in SEE_TYPES]
+    del lexicon  # the models read it themselves
+    data, tests = quality_data(args)
+    work = os.path.abspath(args.quality_dir)
+    arch = ["--arch", args.quality_arch] + (args.quality_arch_args.split() if args.quality_arch_args else [])
+    runs = [("full", None)] * ("full" in types) + [(k, r) for r in ratios for k in types if k != "full"]
+    records = []
+    for kind, ratio in runs:
+        save = os.path.join(work, f"ckpt_{kind}_{ratio or 1}")
         extra = ["--encoder-embedding-type", kind, "--decoder-embedding-type", kind]
-        if kind != "full":
+        if ratio:
             extra += ["--embedding-compression-ratio", ratio]
         if kind in SEE_TYPES:
             extra += ["--sememe-lexicon", ",".join(LEXICONS), "--sememe-names", SEMEME_NAMES]
         start = time.time()
-        log_text = run([cli("fairseq-train"), data, "--user-dir", USER_DIR, "--task", "translation_sememe",
-                        "--arch", args.quality_arch, "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
+        log_text = run([cli("fairseq-train"), data, "--user-dir", USER_DIR, "--task", "translation_sememe", *arch,
+                        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
                         "--lr", args.quality_lr, "--lr-scheduler", "inverse_sqrt", "--warmup-updates",
                         max(10, args.quality_updates // 10), "--max-tokens", args.quality_max_tokens,
                         "--max-update", args.quality_updates, "--criterion", "label_smoothed_cross_entropy",
@@ -566,18 +604,27 @@ def quality(args, types, ratio):
                         "--log-interval", "50", "--seed", "1", "--required-batch-size-multiple", "1",
                         "--num-workers", "0", "--cpu", *extra], cwd=work)
         train_s = time.time() - start
-        out = run([cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--task", "translation_sememe",
-                   "--path", os.path.join(save, "checkpoint_best.pt"), "--gen-subset", "test", "--beam", "5",
-                   "--batch-size", "32", "--required-batch-size-multiple", "1", "--remove-bpe", "sentencepiece",
-                   "--scoring", "sacrebleu", "--cpu"], cwd=work)
-        bleu = _parse_bleu(out)
-        lines = [line.split("| ")[-1] for line in log_text.splitlines()
-                 if "SEE embedding (" in line or "embedding compression (" in line]
-        losses = [float(x) for x in _findall(r"\| valid on 'valid' subset \| loss ([\d.]+)", log_text)]
-        results[kind] = {"bleu": bleu, "train_s": train_s, "valid_loss": losses[-1] if losses else None,
-                         "quality_embedding": lines}
-        say(f"  {kind}: BLEU {bleu} valid loss {results[kind]['valid_loss']} ({train_s:.0f}s training)")
-    return results
+        record = {"type": kind, "requested_ratio": ratio, "train_s": round(train_s, 1), "tests": {}}
+        for subset, name, reference in tests:
+            out = run([cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--task", "translation_sememe",
+                       "--path", os.path.join(save, "checkpoint_best.pt"), "--gen-subset", subset, "--beam", "5",
+                       "--batch-size", "64", "--required-batch-size-multiple", "1", "--max-len-a", "1.5",
+                       "--max-len-b", "10", "--remove-bpe", "sentencepiece", "--cpu"], cwd=work)
+            bleu, chrf = score(out, reference)
+            record["tests"][name] = {"bleu": round(bleu, 2), "chrf": round(chrf, 1)}
+        full, params = 0, 0
+        for match in _findall(r"SEE embedding \(\w+\): full=(\d+) see=(\d+)", log_text):
+            full, params = full + int(match[0]), params + int(match[1])
+        nll = _findall(r"valid on 'valid' subset \|.*?\| nll_loss ([\d.]+)", log_text)
+        record.update(params=params, ratio=full / params if params else None,
+                      valid_nll=float(nll[-1]) if nll else None,
+                      quality_embedding=[line.split("| ")[-1] for line in log_text.splitlines()
+                                         if "SEE embedding (" in line or "embedding compression (" in line])
+        say(f"  {kind} {ratio or ''}: valid NLL {record['valid_nll']} "
+            + " ".join(f"{n} BLEU {t['bleu']} chrF {t['chrf']}" for n, t in record["tests"].items())
+            + f" ({train_s:.0f}s training)")
+        records.append(record)
+    return records
 
 
 def _findall(pattern, text):
@@ -585,41 +632,25 @@ def _findall(pattern, text):
     return re.findall(pattern, text)
 
 
-def _parse_bleu(out):
-    import re
-    match = re.search(r"BLEU(?:4)? = ([\d.]+)", out) or re.search(r"score': ([\d.]+)", out)
-    return float(match.group(1)) if match else None
-
-
-def quality_records(args, types, ratio):
-    """The quality run's table: parameters from the trained models' log lines, plus BLEU."""
-    import re
-    results = quality(args, types, ratio)
-    records = []
-    for kind, result in results.items():
-        params, full = 0, 0
-        for line in result["quality_embedding"]:
-            match = re.search(r"full=(\d+) see=(\d+)", line)
-            if match:
-                full += int(match.group(1))
-                params += int(match.group(2))
-        records.append(dict(result, type=kind, params=params, ratio=full / params if params else None))
-    return records
-
-
 def plot(records, path):
-    """BLEU against embedding parameters, one point per type."""
+    """BLEU per test set and validation NLL against embedding parameters, one point per type and ratio."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    points = [r for r in records if r.get("bleu") is not None and r.get("params")]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in points:
-        ax.scatter(r["params"], r["bleu"])
-        ax.annotate(r["type"], (r["params"], r["bleu"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("embedding parameters (both sides)")
-    ax.set_ylabel("BLEU, IWSLT17 tst2017")
+    tests = sorted({t for r in records for t in r["tests"]})
+    fig, axes = plt.subplots(1, len(tests) + 1, figsize=(5 * (len(tests) + 1), 4))
+    panels = [(f"BLEU, {t}", lambda r, t=t: r["tests"].get(t, {}).get("bleu")) for t in tests]
+    panels.append(("validation NLL (in-domain)", lambda r: r.get("valid_nll")))
+    for ax, (label, value) in zip(axes, panels):
+        for r in records:
+            if value(r) is None or not r.get("params"):
+                continue
+            ax.scatter(r["params"], value(r))
+            ax.annotate(f"{r['type']} {r['ratio']:.0f}x", (r["params"], value(r)), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("embedding parameters (both sides)")
+        ax.set_ylabel(label)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -632,10 +663,10 @@ def main(argv=None):
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--speed", action="store_true", help="speed, memory and size at full shapes")
     mode.add_argument("--quick", action="store_true", help="a reduced --speed (< 2 min on 2 cores)")
-    mode.add_argument("--quality", action="store_true", help="train every type, BLEU on IWSLT17 tst2017")
+    mode.add_argument("--quality", action="store_true", help="train every type; BLEU, chrF, validation NLL")
     mode.add_argument("--index", action="store_true", help="time the sememe index build (real lexicons)")
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated embedding types")
-    parser.add_argument("--ratios", help="comma-separated compression ratios (default 20,80; --quick 20)")
+    parser.add_argument("--ratios", help="comma-separated compression ratios (default 20,80; --quick and --quality 20)")
     parser.add_argument("--rounds", type=int, help="measured training rounds (default 5; --quick 3)")
     parser.add_argument("--gen-rounds", type=int, help="measured generation rounds (default 15; --quick 3)")
     parser.add_argument("--warmup", type=int, help="warm-up rounds (default 1)")
@@ -652,11 +683,13 @@ def main(argv=None):
     parser.add_argument("--quality-lines", type=int, default=20000, help="--quality: TVsub training pairs")
     parser.add_argument("--quality-test-lines", type=int, default=1459, help="--quality: tst2017 lines")
     parser.add_argument("--quality-vocab", type=int, default=4000, help="--quality: sentencepiece vocabulary per side")
+    parser.add_argument("--quality-data", help="--quality: a recipe work dir (its bin/ and test sets) instead "
+                        "of the benchmark's own slice")
     parser.add_argument("--quality-arch", default="see_transformer_tiny", help="--quality: architecture")
+    parser.add_argument("--quality-arch-args", help="--quality: extra model options, e.g. '--encoder-layers 3'")
     parser.add_argument("--quality-updates", type=int, default=300, help="--quality: updates per type")
     parser.add_argument("--quality-max-tokens", type=int, default=4096)
     parser.add_argument("--quality-lr", type=float, default=2e-3)
-    parser.add_argument("--quality-ratio", type=float, default=20)
     parser.add_argument("--plot", help="--quality: write a BLEU vs parameters PNG here")
     args = parser.parse_args(argv)
 
@@ -679,7 +712,9 @@ def main(argv=None):
                                **records[0])])
         meta["load_average_after"] = machine()["load_average"]
     elif args.quality:
-        records = quality_records(args, types, args.quality_ratio)
+        ratios = [float(r) for r in args.ratios.split(",")] if args.ratios else [20.0]
+        meta.update(machine())
+        records = quality(args, types, ratios)
         table = markdown_quality(records)
     else:
         shape = dict(QUICK if args.quick else SPEED)
@@ -711,12 +746,14 @@ def main(argv=None):
 
 
 def markdown_quality(records):
-    rows = ["| type | ratio | emb. params | BLEU tst2017 | valid loss | training s |", "|---|---|---|---|---|---|"]
+    tests = sorted({t for r in records for t in r["tests"]})
+    rows = ["| type | ratio | emb. params | valid NLL | " + " | ".join(f"{t} BLEU | {t} chrF" for t in tests)
+            + " | training s |", "|---|---|---|---|" + "---|---|" * len(tests) + "---|"]
     for r in records:
         ratio = f"{r['ratio']:.1f}x" if r.get("ratio") else "n/a"
-        bleu = "n/a" if r.get("bleu") is None else f"{r['bleu']:.2f}"
-        loss = "n/a" if r.get("valid_loss") is None else f"{r['valid_loss']:.3f}"
-        rows.append(f"| {r['type']} | {ratio} | {r['params']:,} | {bleu} | {loss} | {r['train_s']:.0f} |")
+        nll = "n/a" if r.get("valid_nll") is None else f"{r['valid_nll']:.3f}"
+        scores = " | ".join(f"{r['tests'][t]['bleu']:.2f} | {r['tests'][t]['chrf']:.1f}" for t in tests)
+        rows.append(f"| {r['type']} | {ratio} | {r['params']:,} | {nll} | {scores} | {r['train_s']:.0f} |")
     return "\n".join(rows)
 
 

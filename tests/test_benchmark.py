@@ -77,3 +77,29 @@ def test_index_mode_times_the_real_lexicon_and_a_40k_dictionary(tmp_path):
     assert record["read_s"] > 0 and record["build_s"] > 0
     assert record["total_s"] == pytest.approx(record["read_s"] + record["build_s"], abs=0.02)
     assert "| lexicon words | dictionary tokens |" in result.stdout
+
+
+def test_quality_mode_trains_scores_and_plots_each_type(tmp_path):
+    """--quality at toy size on real data: each type trained, then scored with BLEU and chrF."""
+    tvsub = os.path.join(os.path.dirname(HOWNET), "zh-en", "train", "tvsub", "train.zh.xz")
+    for path in (HOWNET, tvsub):
+        if not os.path.exists(path):
+            pytest.skip(f"real data not found: {path} (set FAIRSEQ_SEE_SHARED)")
+    out, png = tmp_path / "quality.json", tmp_path / "quality.png"
+    result = subprocess.run([sys.executable, SCRIPT, "--quality", "--types", "full,see", "--ratios", "8",
+                             "--quality-dir", str(tmp_path / "work"), "--quality-lines", "300",
+                             "--quality-test-lines", "12", "--quality-vocab", "800", "--quality-updates", "4",
+                             "--json", str(out), "--plot", str(png)],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    records = json.loads(out.read_text())["records"]
+    assert [(r["type"], r["requested_ratio"]) for r in records] == [("full", None), ("see", 8.0)]
+    full = records[0]
+    assert full["ratio"] == 1.0
+    for r in records[1:]:
+        assert r["params"] < full["params"] and 4 < r["ratio"] < 16, r
+    for r in records:
+        scores = r["tests"]["iwslt17_tst2017"]
+        assert 0 <= scores["bleu"] <= 100 and 0 < scores["chrf"] <= 100 and r["valid_nll"] > 0
+    assert "| type | ratio | emb. params | valid NLL | iwslt17_tst2017 BLEU |" in result.stdout
+    assert png.stat().st_size > 1000
