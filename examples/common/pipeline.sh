@@ -168,6 +168,7 @@ COMMON_TRAIN=()
 set_common_train() {
   COMMON_TRAIN=(--optimizer adam --adam-betas '(0.9, 0.98)' --lr "$LR" --lr-scheduler inverse_sqrt
                 --warmup-updates "$WARMUP" --dropout 0.1 --max-tokens "$MAX_TOKENS" --no-epoch-checkpoints
+                --save-interval-updates 1000 --keep-interval-updates 1  # an interrupted long run resumes from here
                 --required-batch-size-multiple 1 --num-workers 0 --log-format simple --log-interval 50
                 "${ARCH_ARGS[@]}" "${TRAIN_ARGS[@]}")
 }
