@@ -191,8 +191,10 @@ def report(args):
     write_atomic(out, lines)
     print("\n".join(lines))
     import logging
+    # importing fairseq runs logging.basicConfig(level=DEBUG) (fairseq/models/wav2vec/
+    # wav2vec2_classification.py): quiet matplotlib before its import logs
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # something upstream turns on DEBUG
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figure, axes = plt.subplots(figsize=(6, 4))
