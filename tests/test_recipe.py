@@ -51,6 +51,7 @@ def test_collect_and_report_build_the_table(tmp_path):
 
     reported = recipe("report", "--workdir", tmp_path / "work", "--title", "T")
     assert reported.returncode == 0, reported.stderr
+    assert "DEBUG" not in reported.stderr  # fairseq's import turns on DEBUG logging; the plot stays quiet
     table = (tmp_path / "work" / "RESULTS.md").read_text()
     assert "| student | TVsub first 10 pairs | 38,400 | 20.0x | 6.250 | 12.34 | 40.5 | 3.0 | 25.0 | 500 |" in table
     assert (tmp_path / "work" / "bleu_vs_ratio.png").stat().st_size > 1000
