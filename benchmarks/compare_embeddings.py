@@ -583,6 +583,7 @@ def quality(args, types, ratios):
     del lexicon  # the models read it themselves
     data, tests = quality_data(args)
     work = os.path.abspath(args.quality_dir)
+    os.makedirs(work, exist_ok=True)
     arch = ["--arch", args.quality_arch] + (args.quality_arch_args.split() if args.quality_arch_args else [])
     runs = [("full", None)] * ("full" in types) + [(k, r) for r in ratios for k in types if k != "full"]
     records = []
