@@ -711,7 +711,6 @@ def main(argv=None):
         table = "\n".join(["| lexicon words | dictionary tokens | read s | index s | total s |", "|---|---|---|---|---|",
                            "| {lexicon_words:,} | {dictionary_tokens:,} | {read_s} | {build_s} | {total_s} |".format(
                                **records[0])])
-        meta["load_average_after"] = machine()["load_average"]
     elif args.quality:
         ratios = [float(r) for r in args.ratios.split(",")] if args.ratios else [20.0]
         meta.update(machine())
@@ -731,7 +730,7 @@ def main(argv=None):
             f"load average {meta['load_average']}")
         records = speed(shape, types, ratios, rounds, warmup, gen_rounds, with_memory=not args.no_memory)
         table = markdown(records)
-        meta["load_average_after"] = machine()["load_average"]
+    meta["load_average_after"] = machine()["load_average"]
     meta["seconds"] = round(time.time() - start, 1)
     say("\n" + table)
     say(f"\n{meta['seconds']}s; load average after: {meta.get('load_average_after')}")
