@@ -59,6 +59,7 @@ import multiprocessing
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -93,11 +94,16 @@ def say(*args):
 
 # ---- dictionaries and the task the models are built from -------------------------------------------
 
+def missing_lexicon():
+    """The first HowNet file that is not beside the repository, or None."""
+    return next((p for p in LEXICONS + [SEMEME_NAMES] if not os.path.exists(p)), None)
+
+
 def load_lexicon():
     """The real HowNet lexicons, or None (with the reason) when they are not beside the repository."""
-    missing = [p for p in LEXICONS + [SEMEME_NAMES] if not os.path.exists(p)]
+    missing = missing_lexicon()
     if missing:
-        return None, f"HowNet lexicon not found ({missing[0]}); see and see_random are skipped"
+        return None, f"HowNet lexicon not found ({missing}); see and see_random are skipped"
     from fairseq_see.lexicon import load_lexicons
     return load_lexicons(",".join(LEXICONS), "auto", SEMEME_NAMES), None
 
@@ -563,7 +569,6 @@ def quality_data(args):
 
 def score(gen_output, reference):
     """Detokenised sacreBLEU BLEU and chrF of fairseq-generate's D- lines against the raw reference."""
-    import re
     import sacrebleu
     hyps = sorted((int(m.group(1)), m.group(2)) for m in re.finditer(r"^D-(\d+)\t[^\t]*\t(.*)$", gen_output, re.M))
     with open(reference, encoding="utf-8") as f:
@@ -576,11 +581,9 @@ def score(gen_output, reference):
 
 def quality(args, types, ratios):
     """Train each type at each ratio with the same budget; BLEU/chrF per test set. One record each."""
-    lexicon, why = load_lexicon()
-    if why:
-        say(why)
+    if missing_lexicon():  # the models read the lexicon themselves
+        say(f"HowNet lexicon not found ({missing_lexicon()}); see and see_random are skipped")
         types = [t for t in types if t not in SEE_TYPES]
-    del lexicon  # the models read it themselves
     data, tests = quality_data(args)
     work = os.path.abspath(args.quality_dir)
     os.makedirs(work, exist_ok=True)
@@ -614,9 +617,9 @@ def quality(args, types, ratios):
             bleu, chrf = score(out, reference)
             record["tests"][name] = {"bleu": round(bleu, 2), "chrf": round(chrf, 1)}
         full, params = 0, 0
-        for match in _findall(r"SEE embedding \(\w+\): full=(\d+) see=(\d+)", log_text):
+        for match in re.findall(r"SEE embedding \(\w+\): full=(\d+) see=(\d+)", log_text):
             full, params = full + int(match[0]), params + int(match[1])
-        nll = _findall(r"valid on 'valid' subset \|.*?\| nll_loss ([\d.]+)", log_text)
+        nll = re.findall(r"valid on 'valid' subset \|.*?\| nll_loss ([\d.]+)", log_text)
         record.update(params=params, ratio=full / params if params else None,
                       valid_nll=float(nll[-1]) if nll else None,
                       quality_embedding=[line.split("| ")[-1] for line in log_text.splitlines()
@@ -626,11 +629,6 @@ def quality(args, types, ratios):
             + f" ({train_s:.0f}s training)")
         records.append(record)
     return records
-
-
-def _findall(pattern, text):
-    import re
-    return re.findall(pattern, text)
 
 
 def plot(records, path):
@@ -703,9 +701,8 @@ def main(argv=None):
                                 + list(sys.argv[1:] if argv is None else argv))}
     start = time.time()
     if args.index:
-        missing = [p for p in LEXICONS + [SEMEME_NAMES] if not os.path.exists(p)]
-        if missing:
-            parser.error(f"{missing[0]}: HowNet lexicon not found; --index needs ../shared/data/hownet")
+        if missing_lexicon():
+            parser.error(f"{missing_lexicon()}: HowNet lexicon not found; --index needs ../shared/data/hownet")
         meta.update(machine())
         records = [index_build(args.index_words)]
         table = "\n".join(["| lexicon words | dictionary tokens | read s | index s | total s |", "|---|---|---|---|---|",
