@@ -157,7 +157,7 @@ def collect(args):
         with open(gen_log, encoding="utf-8") as f:
             speeds += re.findall(r"\(([\d.]+) sentences/s, ([\d.]+) tokens/s\)", f.read())
     # sentences/s depends on how long the outputs are (an untrained model runs to the length limit);
-    # tokens/s is the per-step speed
+    # tokens/s is nearer the per-step speed
     row["gen_sentences_per_second"] = sum(float(s) for s, _ in speeds) / len(speeds) if speeds else 0.0
     row["gen_tokens_per_second"] = sum(float(t) for _, t in speeds) / len(speeds) if speeds else 0.0
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
