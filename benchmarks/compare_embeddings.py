@@ -581,8 +581,10 @@ def score(gen_output, reference):
 
 def quality(args, types, ratios):
     """Train each type at each ratio with the same budget; BLEU/chrF per test set. One record each."""
-    if missing_lexicon():  # the models read the lexicon themselves
-        say(f"HowNet lexicon not found ({missing_lexicon()}); see and see_random are skipped")
+    from fairseq_see.recipe import training_figures
+    missing = missing_lexicon()
+    if missing:  # the models read the lexicon themselves
+        say(f"HowNet lexicon not found ({missing}); see and see_random are skipped")
         types = [t for t in types if t not in SEE_TYPES]
     data, tests = quality_data(args)
     work = os.path.abspath(args.quality_dir)
@@ -616,12 +618,10 @@ def quality(args, types, ratios):
                        "--max-len-b", "10", "--remove-bpe", "sentencepiece", "--cpu"], cwd=work)
             bleu, chrf = score(out, reference)
             record["tests"][name] = {"bleu": round(bleu, 2), "chrf": round(chrf, 1)}
-        full, params = 0, 0
-        for match in re.findall(r"SEE embedding \(\w+\): full=(\d+) see=(\d+)", log_text):
-            full, params = full + int(match[0]), params + int(match[1])
-        nll = re.findall(r"valid on 'valid' subset \|.*?\| nll_loss ([\d.]+)", log_text)
-        record.update(params=params, ratio=full / params if params else None,
-                      valid_nll=float(nll[-1]) if nll else None,
+        figures = training_figures(log_text)
+        params = figures["params"]
+        record.update(params=params, ratio=figures["full"] / params if params else None,
+                      valid_nll=figures["valid_nll"],
                       quality_embedding=[line.split("| ")[-1] for line in log_text.splitlines()
                                          if "SEE embedding (" in line or "embedding compression (" in line])
         say(f"  {kind} {ratio or ''}: valid NLL {record['valid_nll']} "
@@ -701,8 +701,9 @@ def main(argv=None):
                                 + list(sys.argv[1:] if argv is None else argv))}
     start = time.time()
     if args.index:
-        if missing_lexicon():
-            parser.error(f"{missing_lexicon()}: HowNet lexicon not found; --index needs ../shared/data/hownet")
+        missing = missing_lexicon()
+        if missing:
+            parser.error(f"{missing}: HowNet lexicon not found; --index needs ../shared/data/hownet")
         meta.update(machine())
         records = [index_build(args.index_words)]
         table = "\n".join(["| lexicon words | dictionary tokens | read s | index s | total s |", "|---|---|---|---|---|",

@@ -133,19 +133,27 @@ def iwslt17_cache(args):
     print(f"sacrebleu iwslt17 zh-en cached in {dataset._outdir}: {len(list(dataset.source('zh-en')))} segments")
 
 
-def collect(args):
-    """One results/<model>.json from a model's train log, generate logs and sacreBLEU JSON outputs."""
-    log = open(args.train_log, encoding="utf-8").read()
+def training_figures(log):
+    """From fairseq-train output: embedding parameters (both sides), the full tables' size, and the
+    last validation NLL. Also read by benchmarks/compare_embeddings.py --quality."""
     sides = re.findall(r"SEE embedding \((\w+)\): full=(\d+) see=(\d+|none)", log)
-    full = sum(int(f) for _, f, _ in sides[:2]) or None
+    full = sum(int(f) for _, f, _ in sides[:2])
     params = sum(int(f) if s == "none" else int(s) for _, f, s in sides[:2])
     if not sides:  # a stock fairseq transformer (the teacher): its tables are |V| x d each
         full = params = sum(int(n) * int(d) for n, d in re.findall(r"Embedding\((\d+), (\d+)", log)[:2])
     valid = re.findall(r"valid on 'valid' subset \|.*?\| nll_loss ([\d.]+)", log)
+    return {"full": full, "params": params, "valid_nll": float(valid[-1]) if valid else None}
+
+
+def collect(args):
+    """One results/<model>.json from a model's train log, generate logs and sacreBLEU JSON outputs."""
+    with open(args.train_log, encoding="utf-8") as f:
+        log = f.read()
+    figures = training_figures(log)
     seconds = [float(x) for x in re.findall(r"done training in ([\d.]+) seconds", log)]
-    row = {"model": args.name, "trained_on": args.trained_on, "embedding_params": params,
-           "ratio": full / params if params else 1.0, "valid_nll": float(valid[-1]) if valid else None,
-           "train_seconds": sum(seconds) + args.extra_seconds, "tests": {}}
+    row = {"model": args.name, "trained_on": args.trained_on, "embedding_params": figures["params"],
+           "ratio": figures["full"] / figures["params"] if figures["params"] else 1.0,
+           "valid_nll": figures["valid_nll"], "train_seconds": sum(seconds) + args.extra_seconds, "tests": {}}
     speeds = []
     for spec in args.test:
         name, gen_log, scores = spec.split(":")
