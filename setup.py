@@ -11,10 +11,10 @@ setup(
     install_requires=[],
     entry_points={
         "console_scripts": [
-            "fairseq-see-index = fairseq_see.lexicon.cli:main",
-            "fairseq-see-recipe = fairseq_see.recipe:main",
-            "fairseq-see-export = fairseq_see.export:main",
-            "fairseq-see-extend = fairseq_see.extend:main",
+            "fairseq-see-index = fairseq_see.cli.index:main",
+            "fairseq-see-recipe = fairseq_see.cli.recipe:main",
+            "fairseq-see-export = fairseq_see.cli.export:main",
+            "fairseq-see-extend = fairseq_see.cli.extend:main",
         ],
     },
 )

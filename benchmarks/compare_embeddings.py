@@ -168,7 +168,13 @@ class BenchTask:
         self.lexicon = lexicon
         self.indexes = {}
 
-    def sememe_index(self, side, order, rank):
+    def language(self, side):
+        return side
+
+    def dictionary_path(self, lang):
+        return f"the benchmark's {lang} dictionary"
+
+    def sememe_index(self, side, order, rank, required=True):
         key = (side, order, rank)
         if key not in self.indexes:
             if self.lexicon is None:
@@ -193,8 +199,8 @@ def make_task(shape, lexicon, seed=1):
     tgt = english_symbols(vocab, seed)
     task = BenchTask(make_dictionary(src), make_dictionary(tgt), lexicon)
     if lexicon is not None:
-        from fairseq_see.modules import valid_orders
-        task.prebuild(valid_orders(shape["dim"], (3, 4, 2)), shape["see_rank"])
+        from fairseq_see.modules.sememe_entanglement import fitting_orders
+        task.prebuild(fitting_orders(shape["dim"], (3, 4, 2)), shape["see_rank"])
     return task
 
 
@@ -222,7 +228,7 @@ class _Lines(logging.Handler):
 
     def emit(self, record):
         message = record.getMessage()
-        if message.startswith(("SEE embedding", "embedding compression")):
+        if message.startswith(("embedding (", "embedding compression")):
             self.lines.append(message)
 
 
@@ -581,7 +587,7 @@ def score(gen_output, reference):
 
 def quality(args, types, ratios):
     """Train each type at each ratio with the same budget; BLEU/chrF per test set. One record each."""
-    from fairseq_see.recipe import training_figures
+    from fairseq_see.recipe.results import checkpoint_embedding_stats, training_log_figures
     missing = missing_lexicon()
     if missing:  # the models read the lexicon themselves
         say(f"HowNet lexicon not found ({missing}); see and see_random are skipped")
@@ -618,12 +624,11 @@ def quality(args, types, ratios):
                        "--max-len-b", "10", "--remove-bpe", "sentencepiece", "--cpu"], cwd=work)
             bleu, chrf = score(out, reference)
             record["tests"][name] = {"bleu": round(bleu, 2), "chrf": round(chrf, 1)}
-        figures = training_figures(log_text)
-        params = figures["params"]
-        record.update(params=params, ratio=figures["full"] / params if params else None,
-                      valid_nll=figures["valid_nll"],
-                      quality_embedding=[line.split("| ")[-1] for line in log_text.splitlines()
-                                         if "SEE embedding (" in line or "embedding compression (" in line])
+        stats = checkpoint_embedding_stats(os.path.join(save, "checkpoint_best.pt"))
+        params = sum(s["parameters"] for s in stats.values())
+        full = sum(s["vocab"] * s["dim"] for s in stats.values())
+        record.update(params=params, ratio=full / params, valid_nll=training_log_figures(log_text)["valid_nll"],
+                      embedding_stats=stats)
         say(f"  {kind} {ratio or ''}: valid NLL {record['valid_nll']} "
             + " ".join(f"{n} BLEU {t['bleu']} chrF {t['chrf']}" for n, t in record["tests"].items())
             + f" ({train_s:.0f}s training)")

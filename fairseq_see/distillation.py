@@ -4,9 +4,11 @@ import logging
 import os
 
 import torch
-from fairseq import checkpoint_utils, models
+from fairseq import models
 from fairseq.data import Dictionary
 
+from .checkpoint_files import load_checkpoint
+from .errors import UserInputError
 from .lexicon import dictionary_checksum
 
 logger = logging.getLogger(__name__)
@@ -27,24 +29,18 @@ def _check_dictionaries(path, state, task):
         theirs = os.path.join(teacher_data, f"dict.{lang}.txt")
         if os.path.isfile(theirs):
             if dictionary_checksum(Dictionary.load(theirs).symbols) != dictionary_checksum(dictionary.symbols):
-                raise ValueError(f"teacher {path} was trained with {theirs}, which differs from {ours}; "
-                                 "distil on the teacher's data-bin (same dictionaries)")
+                raise UserInputError(f"teacher {path} was trained with {theirs}, which differs from {ours}; "
+                                     "distil on the teacher's data-bin (same dictionaries)")
             continue
         weight = state["model"].get(f"{side}.embed_tokens.weight")
         if weight is not None and weight.shape[0] != len(dictionary):
-            raise ValueError(f"teacher {path} has a {weight.shape[0]}-token {side} table but {ours} has "
-                             f"{len(dictionary)} symbols; distil on the teacher's data-bin (same dictionaries)")
+            raise UserInputError(f"teacher {path} has a {weight.shape[0]}-token {side} table but {ours} has "
+                                 f"{len(dictionary)} symbols; distil on the teacher's data-bin (same dictionaries)")
 
 
 def load_teacher(path, task):
     """The teacher model on CPU, in eval mode, without gradients (never part of the student)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: teacher checkpoint not found; pass --teacher-checkpoint TEACHER.pt")
-    try:
-        state = checkpoint_utils.load_checkpoint_to_cpu(path)
-    except Exception as e:  # truncated zip, pickle garbage, ...: one line, not a traceback of torch internals
-        raise ValueError(f"{path}: not a readable fairseq checkpoint ({type(e).__name__}); "
-                         "pass the teacher's checkpoint_best.pt") from None
+    state = load_checkpoint(path, "teacher checkpoint", "pass the teacher's checkpoint_best.pt to --teacher-checkpoint")
     _check_dictionaries(path, state, task)
     teacher = models.build_model(state["cfg"].model, task)
     teacher.load_state_dict(state["model"], strict=True, model_cfg=state["cfg"].model)
@@ -72,10 +68,10 @@ def init_student_from_teacher(student, teacher):
             continue
         if name not in theirs or name not in ours:
             where = "teacher" if name not in theirs else "student"
-            raise ValueError(f"--init-student-from-teacher: {name} is missing from the {where}; student and "
+            raise UserInputError(f"--init-student-from-teacher: {name} is missing from the {where}; student and "
                              "teacher need the same architecture (layers, dimensions) apart from token embeddings")
         if ours[name].shape != theirs[name].shape:
-            raise ValueError(f"--init-student-from-teacher: {name} is {tuple(ours[name].shape)} in the student "
+            raise UserInputError(f"--init-student-from-teacher: {name} is {tuple(ours[name].shape)} in the student "
                              f"but {tuple(theirs[name].shape)} in the teacher; use the teacher's architecture")
     copied = {n: theirs[n] for n in ours if n in theirs and ours[n].shape == theirs[n].shape
               and not n.endswith("._extra_state")}
@@ -96,5 +92,5 @@ def freeze_non_embedding(model):
         parameter.requires_grad_(_is_token_embedding(name))
         trainable += parameter.numel() if parameter.requires_grad else 0
     if not trainable:
-        raise ValueError("--freeze-non-embedding: the model has no token-embedding parameters to train")
+        raise UserInputError("--freeze-non-embedding: the model has no token-embedding parameters to train")
     logger.info(f"--freeze-non-embedding: training {trainable:,} token-embedding parameters only")

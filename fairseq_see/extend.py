@@ -1,4 +1,4 @@
-"""fairseq-see-extend: give a trained SEE model words it never saw, from their sememes (zero-shot).
+"""Give a trained SEE model words it never saw, from their sememes (zero-shot; ``fairseq-see-extend``).
 
 A SEE embedding is a function of a word's units, so a word absent from training but present in
 the lexicon gets a real embedding without retraining. New words are appended to the dictionary,
@@ -7,15 +7,14 @@ are appended too, initialised to the mean of the trained units of their table, a
 Writes a new checkpoint and data directory that fairseq-generate / fairseq-interactive load as usual.
 """
 
-import argparse
 import os
 import shutil
-import sys
 
 import torch
 
-from .export import CheckpointError, language_pair, load_checkpoint, save_atomic
-from .lexicon import LexiconError, dictionary_checksum, load_lexicons, read_fairseq_dictionary
+from .checkpoint_files import language_pair, load_checkpoint, save_atomic
+from .errors import CheckpointError
+from .lexicon import check_index_fits_dictionary, dictionary_checksum, read_fairseq_dictionary
 from .lexicon.files import atomic_output
 from .lexicon.index import lookup_key, token_senses
 
@@ -46,10 +45,12 @@ def extend(checkpoint, data, output, lexicon, words=None, corpus=None, side="sou
     dict_path = os.path.join(data, f"dict.{lang}.txt")
     symbols, counts = read_fairseq_dictionary(dict_path)
     extra = model[f"{prefix}.embed_tokens._extra_state"]
-    if extra["dictionary_checksum"] != dictionary_checksum(symbols):
-        raise CheckpointError(f"{checkpoint}: was not trained with {dict_path}; pass the data-bin it was trained on")
+    unit_ids = model[f"{prefix}.embed_tokens.unit_ids"]
+    check_index_fits_dictionary(unit_ids.shape[0], extra["dictionary_checksum"], len(symbols),
+                                dictionary_checksum(symbols), dict_path, f"{checkpoint}'s SEE index ({side})",
+                                "pass the data-bin it was trained on")
     new_tokens = words_to_add(words, corpus, symbols, lexicon)
-    unit_ids, sense_mask = model[f"{prefix}.embed_tokens.unit_ids"], model[f"{prefix}.embed_tokens.sense_mask"]
+    sense_mask = model[f"{prefix}.embed_tokens.sense_mask"]
     vectors = model[f"{prefix}.embed_tokens.unit_vectors"]  # (m, U, q)
     units = list(extra["units"])
     unit_of = {u: i for i, u in enumerate(units)}
@@ -89,41 +90,3 @@ def extend(checkpoint, data, output, lexicon, words=None, corpus=None, side="sou
             f.write(f"{token} {count}\n")
     save_atomic(state, os.path.join(output, "checkpoint.pt"))
     return report, added_units
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fairseq-see-extend", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
-    parser.add_argument("--data", required=True, help="data-bin the model was trained on")
-    parser.add_argument("--output", required=True, help="directory for checkpoint.pt and the extended dictionaries")
-    parser.add_argument("--sememe-lexicon", required=True)
-    parser.add_argument("--sememe-names")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--words", help="file with one new token per line (as it appears in the data)")
-    source.add_argument("--corpus", help="tokenised text: every token missing from the dictionary and in the lexicon")
-    parser.add_argument("--side", choices=("source", "target"), default="source")
-    args = parser.parse_args(argv)
-    try:
-        lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names)
-        path = args.words or args.corpus
-        if not os.path.isfile(path):
-            raise CheckpointError(f"{path}: not found; pass a file of new words or a tokenised corpus")
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-        words = [w.strip() for w in lines if w.strip()] if args.words else None
-        report, added_units = extend(args.checkpoint, args.data, args.output, lexicon, words=words,
-                                     corpus=None if args.words else lines, side=args.side)
-    except (CheckpointError, LexiconError) as e:
-        print(f"fairseq-see-extend: error: {e}", file=sys.stderr)
-        return 1
-    for token, covered, fresh in report:
-        note = f"untrained units: {' '.join(fresh)}" if fresh else "all units trained"
-        print(f"+ {token}  ({'sememes' if covered else 'morphemes only'}; {note})")
-    print(f"added {len(report)} tokens to the {args.side} dictionary, {added_units} untrained units; "
-          f"wrote {os.path.join(args.output, 'checkpoint.pt')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,9 +13,18 @@ import torch
 from conftest import build
 from fairseq_see.lexicon import Entry, Lexicon, build_index
 from fairseq_see.lexicon.index import morpheme_index, randomize_sememes
-from fairseq_see.modules import (LowRankEmbedding, MorphTEEmbedding, RebuiltTableEmbedding, TiedTableProjection,
-                                 TTEmbedding, Word2KetEmbedding, Word2KetXSEmbedding, build_baseline, pick_size,
-                                 see_count, unit_size)
+from fairseq_see.models.tied_table_projection import TiedTableProjection
+from fairseq_see.modules.embedding_factory import Dictionary, build_embedding
+from fairseq_see.modules.embedding_sizes import pick_size
+from fairseq_see.modules.embedding_stats import format_stats
+from fairseq_see.modules.low_rank_embedding import LowRankEmbedding
+from fairseq_see.modules.morph_te_embedding import MorphTEEmbedding
+from fairseq_see.modules.rebuilt_table_embedding import RebuiltTableEmbedding
+from fairseq_see.modules.sememe_entanglement import unit_size
+from fairseq_see.modules.sememe_entanglement_embedding import SememeEntanglementEmbedding
+from fairseq_see.modules.tt_embedding import TTEmbedding
+from fairseq_see.modules.word2ket_embedding import Word2KetEmbedding
+from fairseq_see.modules.word2ket_xs_embedding import Word2KetXSEmbedding
 
 torch.set_default_dtype(torch.float32)
 
@@ -55,8 +64,12 @@ def test_forward_shape_rows_and_scale(module):
     assert out.shape == (2, 3, 20) and module.table().shape == (23, 20)
     torch.testing.assert_close(out[0, 1], module.table()[5])
     assert (module.num_embeddings, module.embedding_dim, module.padding_idx) == (23, 20, 1)
-    assert re.fullmatch(rf"SEE embedding \(\): full=460 see={module.num_parameters()} ratio=\d+\.\d\dx units=\d+ "
-                        rf"type={module.kind} .+", module.describe())
+    stats = module.stats()
+    assert stats["vocab"] * stats["dim"] == 460 and stats["parameters"] == module.num_parameters()
+    assert stats["kind"] == module.kind and stats["ratio"] == pytest.approx(460 / module.num_parameters())
+    assert stats["live_parameters"] <= stats["parameters"] and stats["sizes"]
+    assert re.fullmatch(rf"embedding \(\): type={module.kind} \|V\|=23 d=20 params={module.num_parameters()} "
+                        rf"live=\d+ ratio=\d+\.\d\dx live_ratio=\d+\.\d\dx units=\d+ .+", format_stats(stats))
     # initialised at fairseq's embedding scale: rows of norm ~1
     big = type(module)
     if big is LowRankEmbedding:
@@ -147,7 +160,7 @@ def brute_force_ratios(kind, vocab, dim, units=None):
         return [full / Word2KetEmbedding.count(vocab, dim, n, r) for n in range(2, 10) for r in range(1, 6)
                 if unit_size(dim, n) ** n < 2 * dim]
     if kind == "see":
-        return [full / see_count(dim, n, m, units[n]) for n in units for m in range(1, 5)]
+        return [full / SememeEntanglementEmbedding.count(dim, n, m, units[n]) for n in units for m in range(1, 5)]
 
 
 @pytest.mark.parametrize("kind,ratio", [(kind, ratio) for kind in ("low_rank", "word2ketxs", "tt")
@@ -177,8 +190,9 @@ def test_ratio_picker_gets_as_near_as_a_coarse_type_can(ratio):
 
 def test_built_baseline_reports_the_picked_ratio():
     symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(2000)]
-    emb, note = build_baseline("low_rank", symbols, [1] * len(symbols), 64, 1, ratio=20, side="target")
-    assert "requested=20.00x achieved=" in note
+    emb, stats, (note,) = build_embedding("low_rank", "target", Dictionary(symbols, [1] * len(symbols), 1), 64,
+                                          ratio=20)
+    assert "requested=20.00x achieved=" in note and stats["ratio"] == pytest.approx(20, rel=0.05)
     achieved = float(re.search(r"achieved=([\d.]+)x", note).group(1))
     assert achieved == pytest.approx(len(symbols) * 64 / emb.num_parameters(), abs=0.01)
     assert achieved == pytest.approx(20, rel=0.05)
@@ -187,7 +201,7 @@ def test_built_baseline_reports_the_picked_ratio():
 # ---- in a see_transformer: every type, tied output, log line, checkpoints ------------------------------
 
 def embedding_lines(caplog):
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("SEE embedding")]
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedding (")]
 
 
 @pytest.mark.parametrize("kind", ALL_TYPES)
@@ -218,9 +232,9 @@ def test_every_type_in_a_see_transformer_with_tied_output(data_dir, caplog, kind
     assert len(lines) == 2
     for line, side, module in zip(lines, ("source", "target"), (model.encoder.embed_tokens, embed)):
         params = sum(p.numel() for p in module.parameters())
-        assert re.match(rf"SEE embedding \({side}\): full=640 see={params} ratio=\d+\.\d\dx units=\d+", line), line
-        if kind != "see":  # see's own line is pinned by test_model.py
-            assert f" type={kind}" in line
+        assert re.match(rf"embedding \({side}\): type={kind} \|V\|=10 d=64 params={params} live=\d+ "
+                        rf"ratio=\d+\.\d\dx", line), line
+        assert model.embedding_stats[side]["parameters"] == params
 
 
 @pytest.mark.parametrize("kind", ["morphte", "tt", "see_random", "word2ket"])

@@ -60,9 +60,8 @@ def test_quick_params_are_the_models_counts(quick):
         assert record["params"] == params, record["type"]
         assert record["model_params"] == sum(p.numel() for p in model.parameters())
         assert record["ratio"] == pytest.approx(full / params)
-        # and the log lines the model printed add up to the same count
-        logged = sum(int(line.split(" see=")[1].split()[0]) for line in lines if line.startswith("SEE embedding"))
-        assert logged == params, lines
+        # and the stats the model reports (and logs) add up to the same count
+        assert sum(s["parameters"] for s in model.embedding_stats.values()) == params, lines
 
 
 def test_index_mode_times_the_real_lexicon_and_a_40k_dictionary(tmp_path):

@@ -4,8 +4,9 @@ from functools import reduce
 import pytest
 import torch
 
-from fairseq_see.modules import (SememeEntanglementEmbedding, check_see_dimensions, entangle, placeholder_index,
-                                 unit_size)
+from fairseq_see.modules.embedding_stats import format_stats
+from fairseq_see.modules.sememe_entanglement import check_see_dimensions, entangle, unit_size
+from fairseq_see.modules.sememe_entanglement_embedding import SememeEntanglementEmbedding, placeholder_index
 
 
 def random_index(vocab, rank, order, units, seed=0):
@@ -55,15 +56,15 @@ def test_unit_size_and_dimension_errors():
         check_see_dimensions(512, 3, 0, 1)
 
 
-def make_embedding(vocab=20, dim=64, order=3, rank=3, units=11, tables=2, checksum="abc"):
+def make_embedding(vocab=20, dim=64, order=3, rank=3, units=11, tables=2, checksum="abc", coverage=None):
     unit_ids, sense_mask = random_index(vocab, rank, order, units)
     names = [f"u{i}" for i in range(units)]
     return SememeEntanglementEmbedding(unit_ids, sense_mask, names, checksum, dim, padding_idx=1,
-                                       tables=tables, side="source")
+                                       tables=tables, side="source", coverage=coverage)
 
 
-def test_module_forward_parameter_count_and_log_line():
-    emb = make_embedding()
+def test_module_forward_parameter_count_and_stats():
+    emb = make_embedding(coverage=0.5)
     q = unit_size(64, 3)
     assert emb.num_parameters() == 2 * 11 * q + 2 * 64
     tokens = torch.tensor([[0, 5, 19], [1, 2, 3]])
@@ -72,8 +73,22 @@ def test_module_forward_parameter_count_and_log_line():
     torch.testing.assert_close(out[0, 1], emb.table()[5])
     # rows have fairseq's N(0, d^-1/2) scale at init: norm ~1
     assert emb.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.05)
-    line = emb.describe(coverage=0.5)
-    assert re.fullmatch(r"SEE embedding \(source\): full=1280 see=216 ratio=5\.93x units=11 coverage=50\.0%", line)
+    stats = emb.stats()
+    assert (stats["kind"], stats["vocab"], stats["dim"], stats["parameters"], stats["units"]) == ("see", 20, 64, 216, 11)
+    assert stats["ratio"] == pytest.approx(1280 / 216) and stats["coverage"] == 0.5
+    assert format_stats(stats).startswith("embedding (source): type=see |V|=20 d=64 params=216 live=")
+    assert "ratio=5.93x" in format_stats(stats) and "coverage=50.0%" in format_stats(stats)
+
+
+def test_live_parameters_count_only_the_unit_rows_a_sense_reads():
+    # 3 tokens, R 2, o 2, m 2, 5 units: slot 0 reads table 0, slot 1 table 1; token 2 has one sense
+    unit_ids = torch.tensor([[[0, 1], [2, 2]], [[1, 3], [0, 0]], [[4, 0], [3, 3]]])
+    sense_mask = torch.tensor([[True, True], [True, False], [True, False]])
+    emb = SememeEntanglementEmbedding(unit_ids, sense_mask, list("abcde"), "x", 4, padding_idx=1, tables=2)
+    q = unit_size(4, 2)
+    # table 0: units 0, 1, 3, 4 read; table 1: unit 2 only (token 1's and 2's second slots are masked)
+    assert emb.live_parameters() == (4 + 1) * q + 2 * 4
+    assert emb.num_parameters() == 2 * 5 * q + 2 * 4
 
 
 def test_eval_cache_and_invalidation():
@@ -119,8 +134,10 @@ def test_checkpoint_supplies_the_index_to_a_placeholder():
 def test_checkpoint_for_another_dictionary_is_refused():
     trained = make_embedding(checksum="abc")
     other = make_embedding(checksum="xyz")
-    with pytest.raises(ValueError, match="built for another dictionary"):
+    other.dictionary_path = "bin/dict.zh.txt"
+    with pytest.raises(ValueError, match=r"^bin/dict.zh.txt: not the dictionary the checkpoint's SEE index \(source\) "
+                                         r"was built for .*; pass the data directory the model was trained with"):
         other.load_state_dict(trained.state_dict())
     smaller = make_embedding(vocab=10)
-    with pytest.raises(ValueError, match="index has 20 rows but the dictionary has 10"):
+    with pytest.raises(ValueError, match=r"10 symbols, but the checkpoint's SEE index \(source\) has 20 rows"):
         smaller.load_state_dict(trained.state_dict())

@@ -81,8 +81,9 @@ def test_train_generate_and_resume_with_stock_clis(workdir):
     lexicon_dir.mkdir()
     lexicons = [shutil.copy(path, lexicon_dir) for path in (GLOSSARY, THUNLP)]
     log = train(workdir, "--sememe-lexicon", ",".join(lexicons), "--sememe-names", SEMEME_NAMES, updates=30)
-    assert re.search(r"SEE embedding \(source\): full=\d+ see=\d+ ratio=\d+\.\d\dx units=\d+ coverage=\d+\.\d%", log)
-    assert re.search(r"SEE embedding \(target\): full=\d+ see=\d+ ratio=", log)
+    assert re.search(r"embedding \(source\): type=see \|V\|=\d+ d=64 params=\d+ live=\d+ ratio=\d+\.\d\dx "
+                     r"live_ratio=\d+\.\d\dx units=\d+ coverage=\d+\.\d%", log)
+    assert re.search(r"embedding \(target\): type=see \|V\|=\d+ d=64 params=\d+", log)
     assert "num_updates 30" in log
     losses = [float(x) for x in re.findall(r"\| valid on 'valid' subset \| loss ([\d.]+)", log)]
     assert losses and losses[-1] < losses[0], losses

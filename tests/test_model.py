@@ -13,7 +13,7 @@ def batch(model):
 
 
 def test_see_transformer_forward_and_tied_output(data_dir, caplog):
-    from fairseq_see.modules import SememeEntanglementEmbedding
+    from fairseq_see.modules.sememe_entanglement_embedding import SememeEntanglementEmbedding
     with caplog.at_level(logging.INFO):
         _, model = build(data_dir)
     logits, _ = batch(model)
@@ -24,11 +24,14 @@ def test_see_transformer_forward_and_tied_output(data_dir, caplog):
     assert not [n for n, p in model.named_parameters() if p.dim() == 2 and p.shape[0] == 10]
     logits.sum().backward()
     assert model.decoder.embed_tokens.unit_vectors.grad.abs().sum() > 0
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("SEE embedding")]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedding (")]
     assert len(lines) == 2
-    assert re.fullmatch(r"SEE embedding \(source\): full=640 see=\d+ ratio=\d+\.\d\dx units=\d+ coverage=66\.7%",
-                        lines[0])
-    assert lines[1].startswith("SEE embedding (target): full=640")
+    assert re.fullmatch(r"embedding \(source\): type=see \|V\|=10 d=64 params=\d+ live=\d+ ratio=\d+\.\d\dx "
+                        r"live_ratio=\d+\.\d\dx units=\d+ coverage=66\.7% order=3 rank=4 tables=1 q=4", lines[0])
+    assert lines[1].startswith("embedding (target): type=see |V|=10 d=64")
+    # the same figures as data, which the task keeps in its state (saved in every checkpoint)
+    source = model.embedding_stats["source"]
+    assert source["coverage"] == pytest.approx(2 / 3) and source["parameters"] == model.encoder.embed_tokens.num_parameters()
 
 
 def test_index_travels_in_the_state_dict(data_dir):

@@ -25,10 +25,17 @@ def test_check_refuses_bad_raw_text_in_one_line(tmp_path):
 
 
 def test_collect_and_report_build_the_table(tmp_path):
-    # the lines collect reads, as fairseq-train / fairseq-generate / sacrebleu print them
+    # the embedding stats come from the checkpoint (the task saves them in its state); the rest from
+    # the lines fairseq-train / fairseq-generate / sacrebleu print
+    import torch
+    from fairseq_see.modules.embedding_stats import make_stats
+    stats = {"source": make_stats("source", "see", 2000, 256, 25600, 25000, 900, {"order": 3}, coverage=0.88),
+             "target": make_stats("target", "see", 1000, 256, 12800, 12000, 700, {"order": 3}, coverage=0.01)}
+    checkpoint = tmp_path / "checkpoint_best.pt"
+    torch.save({"model": {}, "cfg": None, "extra_state": {"train_iterator": {}}, "task_state": {"embedding_stats": stats},
+                "optimizer_history": [{"criterion_name": "x", "optimizer_name": "adam", "lr_scheduler_state": {},
+                                       "num_updates": 10}]}, checkpoint)
     train_log = write(tmp_path / "student.log", "\n".join([
-        "INFO | SEE embedding (source): full=512000 see=25600 ratio=20.00x units=900 coverage=88.0%",
-        "INFO | SEE embedding (target): full=256000 see=12800 ratio=20.00x units=700 coverage=1.0%",
         "INFO | valid | epoch 001 | valid on 'valid' subset | loss 7.1 | nll_loss 6.500 | ppl 90.5",
         "INFO | valid | epoch 002 | valid on 'valid' subset | loss 6.9 | nll_loss 6.250 | ppl 76.1",
         "INFO | fairseq_cli.train | done training in 120.0 seconds",
@@ -41,10 +48,10 @@ def test_collect_and_report_build_the_table(tmp_path):
         {"name": "chrF2", "score": 40.5, "signature": "nrefs:1|nc:6"}]))
     out = tmp_path / "work" / "results" / "student.json"
     collected = recipe("collect", "--name", "student", "--trained-on", "TVsub first 10 pairs", "--train-log", train_log,
-                       "--test", f"tst2017:{gen_log}:{scores}", "--output", out)
+                       "--checkpoint", checkpoint, "--test", f"tst2017:{gen_log}:{scores}", "--output", out)
     assert collected.returncode == 0, collected.stderr
     row = json.loads(out.read_text())
-    assert row["embedding_params"] == 38400 and row["ratio"] == 20.0
+    assert row["embedding_params"] == 38400 and row["ratio"] == 20.0 and row["embedding_stats"] == stats
     assert row["valid_nll"] == 6.25 and row["train_seconds"] == 180.0  # the last validation; both runs' time
     assert row["gen_sentences_per_second"] == 25.0 and row["gen_tokens_per_second"] == 500.0
     assert row["tests"]["tst2017"]["bleu"] == 12.34 and row["tests"]["tst2017"]["chrf"] == 40.5

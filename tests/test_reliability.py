@@ -157,14 +157,14 @@ def test_bad_lexicon_stops_training_with_one_line(work, results, name, fragments
 
 
 @pytest.mark.parametrize("name, fragments", [
-    ("index_size", ["bin_index_size/see_index.zh.npz: SEE index was built for another dictionary than "
-                    "bin_index_size/dict.zh.txt", "rebuild it with fairseq-see-index"]),
+    ("index_size", ["bin_index_size/dict.zh.txt: ", "but bin_index_size/see_index.zh.npz has ",
+                    "rebuild it with fairseq-see-index"]),
 ])
 def test_saved_index_that_does_not_fit_its_dictionary(work, results, name, fragments):
     assert_one_line_error(results[name], *fragments)
     assert no_checkpoint_written(work, name)
     vocab = len(dictionary_lines(work / "bin", "zh")) + 4
-    assert f"({vocab + 1} vs {vocab} symbols)" in last_line(results[name])
+    assert f"{vocab} symbols, but bin_index_size/see_index.zh.npz has {vocab + 1} rows" in last_line(results[name])
 
 
 @pytest.mark.parametrize("name, fragments", [
@@ -252,7 +252,7 @@ def test_interrupted_export_write_leaves_the_old_file(tmp_path):
 
 
 def test_disk_full_message_names_the_file(tmp_path, monkeypatch, capsys):
-    from fairseq_see.lexicon import cli as index_cli
+    from fairseq_see.cli import index as index_cli
     from fairseq_see.lexicon import index as index_module
     write(tmp_path / "dict.zh.txt", "▁苹果 5\n")
     write(tmp_path / "lex.txt", THUNLP_LEXICON)
@@ -272,7 +272,7 @@ def test_plugin_error_is_the_last_line_even_when_fairseq_wraps_it(monkeypatch, c
     """The hook in isolation (the CLI case is resume_other_dictionary above): a plugin ValueError
     re-raised by someone else as a plain Exception still ends the report; other errors are left alone."""
     from fairseq_see.lexicon import load_lexicons
-    from fairseq_see.reliability import install_excepthook
+    from fairseq_see.errors import install_excepthook
     printed = []
     monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: printed.append(f"{kind.__name__}: {value}"))
     install_excepthook()

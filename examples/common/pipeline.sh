@@ -245,7 +245,7 @@ train() {
   fairseq-train "$WORKDIR/bin" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$WORKDIR/ckpt/$name" "$@" \
       2>&1 \
       | tee -a "$WORKDIR/logs/$name.log" \
-      | grep -E "SEE embedding|embedding compression|init-student|valid on|done training" || true
+      | grep -E "embedding \(|embedding compression|init-student|valid on|done training" || true
   [ -f "$WORKDIR/ckpt/$name/checkpoint_last.pt" ] || die "training $name failed; see $WORKDIR/logs/$name.log"
   log "train $name done in $((SECONDS - start)) s"
   mark_done "train.$name"
@@ -271,7 +271,8 @@ evaluate() {
     i=$((i + 1))
   done
   fairseq-see-recipe collect --name "$name" --trained-on "$(cat "$WORKDIR/raw/TRAINED_ON")" \
-      --train-log "$WORKDIR/logs/$name.log" "${specs[@]}" --output "$WORKDIR/results/$name.json"
+      --train-log "$WORKDIR/logs/$name.log" --checkpoint "$WORKDIR/ckpt/$name/checkpoint_best.pt" \
+      "${specs[@]}" --output "$WORKDIR/results/$name.json"
   mark_done "eval.$name"
 }
 

@@ -1,4 +1,4 @@
-"""``see_distillation``: teacher -> SEE student in two stages (SEE.md, "Distillation we adopt").
+"""``see_distillation``: teacher -> SEE student in two stages (docs/METHOD.md, "Distillation").
 
 Stage 1  loss = embed_mse_weight  · Σ_side MSE(student table, teacher table)
               + hidden_mse_weight · (MSE(encoder outputs) + Σ_layers MSE(decoder layer outputs))
@@ -20,6 +20,7 @@ from fairseq.criterions.label_smoothed_cross_entropy import (LabelSmoothedCrossE
 from fairseq.logging import metrics
 
 from ..distillation import token_table
+from ..errors import UserInputError
 
 COMPONENTS = ("embed_mse", "hidden_mse", "kd", "ce")
 
@@ -55,7 +56,7 @@ def hidden_mse(student, teacher, source_keep, target_keep):
     student_layers = student_dec[1]["inner_states"][1:]  # [0] is the embedded input
     teacher_layers = teacher_dec[1]["inner_states"][1:]
     if len(student_layers) != len(teacher_layers):
-        raise ValueError(f"--hidden-mse-weight: the student has {len(student_layers)} decoder layers, the "
+        raise UserInputError(f"--hidden-mse-weight: the student has {len(student_layers)} decoder layers, the "
                          f"teacher {len(teacher_layers)}; use the teacher's architecture or --hidden-mse-weight 0")
     for s, t in zip(student_layers, teacher_layers):
         loss = loss + masked_mse(s, t, target_keep)
@@ -84,11 +85,11 @@ class SEEDistillationCriterion(LabelSmoothedCrossEntropyCriterion):
                  kd_alpha, kd_temperature, ignore_prefix_size=0, report_accuracy=False):
         super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
         if distill_stage not in (1, 2):
-            raise ValueError(f"--distill-stage must be 1 or 2, got {distill_stage}")
+            raise UserInputError(f"--distill-stage must be 1 or 2, got {distill_stage}")
         if not 0.0 <= kd_alpha <= 1.0 or kd_temperature <= 0:
-            raise ValueError(f"--kd-alpha must be in [0, 1] and --kd-temperature > 0 (got {kd_alpha}, {kd_temperature})")
+            raise UserInputError(f"--kd-alpha must be in [0, 1] and --kd-temperature > 0 (got {kd_alpha}, {kd_temperature})")
         if not hasattr(task, "teacher"):
-            raise ValueError("--criterion see_distillation needs --task translation_sememe (it loads the teacher)")
+            raise UserInputError("--criterion see_distillation needs --task translation_sememe (it loads the teacher)")
         self.stage = distill_stage
         self.embed_mse_weight = embed_mse_weight
         self.hidden_mse_weight = hidden_mse_weight

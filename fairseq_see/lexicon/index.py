@@ -4,10 +4,10 @@ For a dictionary of ``V`` tokens, order ``o`` and rank ``R`` the index is
   unit_ids    (V, R, o) int64  unit id of every factor of every sense
   sense_mask  (V, R)    bool   which of the R sense slots a token really has
   units       list of |U| unit names ("sem:fruit|水果", "mor:果", "sym:</s>")
-It is derived data (SEE.md, "The formulation we adopt", 1-2, 6). numpy only, no torch/fairseq,
+It is derived data (docs/METHOD.md, "The index"). numpy only, no torch/fairseq,
 so it can be built and inspected on its own.
 
-Choices of ours where SEE.md leaves room, each stated once here:
+Choices of ours where the paper leaves room (docs/METHOD.md), each stated once here:
 - A sense with fewer than ``o`` sememes is filled with the token's morphemes, then by repeating its
   own units cyclically instead of shared padding units: with padding, every morpheme-only token
   (almost all English pieces) would be ``T[piece] ⊗ T[pad] ⊗ T[pad]``, i.e. confined to one
@@ -20,30 +20,19 @@ Choices of ours where SEE.md leaves room, each stated once here:
   as words (the letter, with sememes like "character|文字"), which says nothing about the subword.
 """
 
-import hashlib
 import io
 import json
 import os
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .dictionary import check_index_fits_dictionary, dictionary_checksum
+from .errors import LexiconError
 from .files import atomic_output
-from .model import LexiconError
+from .text import BPE_MARKER, CJK, CJK_OR_RUN, SPM_MARKER, is_special
 
-# fairseq's Dictionary puts these first; fairseq-preprocess pads with "madeupwordNNNN"
-FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_CJK_OR_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]|"
-                         r"[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
 INDEX_FILE = "see_index.{lang}.npz"  # saved beside dict.<lang>.txt
-SPM_MARKER = "\u2581"  # sentencepiece's word-start marker "▁"
-BPE_MARKER = "@@"  # subword-nmt's continuation marker
-
-
-def is_special(token):
-    return token in FAIRSEQ_SPECIALS or token.startswith("madeupword")
 
 
 def lookup_key(token):
@@ -56,43 +45,14 @@ def lookup_key(token):
 
 def morphemes(key):
     """Chinese characters one by one; a run of other characters (a subword piece) as one unit."""
-    if not _CJK.search(key):
+    if not CJK.search(key):
         return [key]
-    return _CJK_OR_RUN.findall(key)
+    return CJK_OR_RUN.findall(key)
 
 
 def lexicon_name(sources):
     """How an index records the lexicons it came from (file names, not machine-specific paths)."""
     return " + ".join(os.path.basename(s.strip()) for s in sources.split(",") if s.strip())
-
-
-def dictionary_checksum(symbols):
-    """Identity of a fairseq dictionary's symbol list (order matters, counts do not)."""
-    return hashlib.sha256("\n".join(symbols).encode("utf-8")).hexdigest()
-
-
-def read_fairseq_dictionary(path):
-    """Symbols and counts of a fairseq ``dict.*.txt``, in fairseq's index order."""
-    symbols, counts = list(FAIRSEQ_SPECIALS), [0] * len(FAIRSEQ_SPECIALS)
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                fields = line.rstrip("\n").rsplit(" ", 2)
-                if len(fields) == 3 and fields[2] == "#fairseq:overwrite":
-                    fields = fields[:2]
-                elif len(fields) == 3:
-                    fields = [fields[0] + " " + fields[1], fields[2]]
-                if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                    raise LexiconError(f"{path}:{number}: expected '<token> <count>' as fairseq-preprocess "
-                                       "writes it; regenerate the dictionary with fairseq-preprocess")
-                symbols.append(fields[0])
-                counts.append(int(fields[1]))
-    except FileNotFoundError:
-        raise LexiconError(f"{path}: dictionary not found; run fairseq-preprocess first or pass the "
-                           "data-bin directory that holds dict.<lang>.txt") from None
-    except UnicodeDecodeError:
-        raise LexiconError(f"{path}: not UTF-8 text; regenerate the dictionary with fairseq-preprocess") from None
-    return symbols, counts
 
 
 def _cycle_fill(units, order):
@@ -108,7 +68,7 @@ def token_senses(token, lexicon, order, rank):
     pieces = ["mor:" + m for m in morphemes(key)]
     if len(pieces) > order:
         pieces = pieces[: order - 1] + pieces[-1:]
-    searchable = lexicon is not None and (len(key) > 1 or _CJK.match(key))
+    searchable = lexicon is not None and (len(key) > 1 or CJK.match(key))
     entry = lexicon.get(key) if searchable else None
     if entry is None and searchable and key.lower() != key:
         entry = lexicon.get(key.lower())
@@ -193,9 +153,8 @@ class SememeIndex:
                                "with fairseq-see-index") from None
 
     def check_dictionary(self, symbols, path, dictionary_path):
-        if self.checksum != dictionary_checksum(symbols):
-            raise LexiconError(f"{path}: SEE index was built for another dictionary than {dictionary_path} "
-                               f"({len(self.unit_ids)} vs {len(symbols)} symbols); rebuild it with fairseq-see-index")
+        check_index_fits_dictionary(len(self.unit_ids), self.checksum, len(symbols), dictionary_checksum(symbols),
+                                    dictionary_path, path, "rebuild it with fairseq-see-index")
 
 
 def build_index(symbols, counts, lexicon, order, rank, lexicon_name=None):

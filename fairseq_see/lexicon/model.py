@@ -2,9 +2,7 @@
 
 from dataclasses import dataclass, field
 
-
-class LexiconError(ValueError):
-    """Bad lexicon input. The message is one line naming the file and the fix."""
+from .errors import LexiconError  # noqa: F401 (readers import it from here)
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,9 @@ class Lexicon:
     unknown_sememes: dict = field(default_factory=dict)
     # Chinese-only names that match several OpenHowNet names, with the name chosen
     ambiguous_sememes: dict = field(default_factory=dict)
+    # optional: word -> candidate base forms, tried in order by ``get`` when the word itself has no
+    # entry (WordNet's morphology for English: "apples" -> "apple"); None for other sources
+    base_forms: object = field(default=None, repr=False, compare=False)
 
     def __len__(self):
         return len(self.entries)
@@ -37,7 +38,13 @@ class Lexicon:
         return word in self.entries
 
     def get(self, word):
-        return self.entries.get(word)
+        entry = self.entries.get(word)
+        if entry is None and self.base_forms is not None:
+            for base in self.base_forms(word):
+                entry = self.entries.get(base)
+                if entry is not None:
+                    break
+        return entry
 
     def sememes(self):
         return {s for entry in self.entries.values() for sense in entry.senses for s in sense}
@@ -52,11 +59,28 @@ class Lexicon:
         return line
 
 
+class ChainedBaseForms:
+    """The base forms of several lexicons' ``base_forms``, in order, each once."""
+
+    def __init__(self, functions):
+        self.functions = tuple(functions)
+
+    def __call__(self, word):
+        return tuple(dict.fromkeys(base for function in self.functions for base in function(word)))
+
+
 def combine(lexicons):
-    """Merge several lexicons; the first one that has a word wins for that word."""
+    """Merge several lexicons; the first one that has a word wins for that word.
+
+    The ``base_forms`` of the lexicons that have one are kept (chained): an inflected word absent
+    from all of them finds the combined entry of its base form.
+    """
     if len(lexicons) == 1:
         return lexicons[0]
-    combined = Lexicon(name=" + ".join(lex.name for lex in lexicons))
+    functions = [lex.base_forms for lex in lexicons if lex.base_forms is not None]
+    combined = Lexicon(name=" + ".join(lex.name for lex in lexicons),
+                       base_forms=(functions[0] if len(functions) == 1 else
+                                   ChainedBaseForms(functions) if functions else None))
     for lex in lexicons:
         for word, entry in lex.entries.items():
             combined.entries.setdefault(word, entry)

@@ -2,46 +2,17 @@
 
 import logging
 
-import torch.nn.functional as F
 from fairseq.models import register_model, register_model_architecture
-from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MAX_TARGET_POSITIONS,
-                                        Embedding, TransformerDecoder, TransformerModel,
+from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MAX_TARGET_POSITIONS, TransformerModel,
                                         base_architecture)
 
-from ..lexicon import LexiconError, dictionary_checksum
-from ..lexicon.index import randomize_sememes
-from ..modules import SememeEntanglementEmbedding, check_see_dimensions, placeholder_index
-from ..modules.baseline_embeddings import (DEFAULT_SIZES, TiedTableProjection, build_baseline, pick_size, ratio_note,
-                                           sizes_from_args, valid_orders)
+from ..errors import UserInputError
+from ..modules.embedding_factory import EMBEDDING_TYPES, Dictionary, build_embedding
+from ..modules.embedding_sizes import DEFAULT_SIZES, sizes_from_args
+from ..modules.embedding_stats import format_stats
+from .see_transformer_decoder import SEETransformerDecoder
 
 logger = logging.getLogger(__name__)
-
-# see: rebuilt from HowNet sememes + morphemes; see_random: the same with every word's sememes
-# replaced by random ones (the ablation); the rest are the baselines of modules/baseline_embeddings.py
-EMBEDDING_TYPES = ("see", "full", "see_random", "low_rank", "word2ket", "word2ketxs", "tt", "morphte")
-
-
-class SEETransformerDecoder(TransformerDecoder):
-    """Ties the output projection to the rebuilt table instead of to an ``nn.Embedding`` weight."""
-
-    def build_output_projection(self, args, dictionary, embed_tokens):
-        if callable(getattr(embed_tokens, "table", None)) and self.share_input_output_embed:
-            # any compressed embedding (SEE or a baseline): the projection is its rebuilt table
-            if args.adaptive_softmax_cutoff is not None:
-                raise ValueError("see_transformer: --adaptive-softmax-cutoff cannot be tied to a rebuilt "
-                                 f"({getattr(embed_tokens, 'kind', 'see')}) table; drop it or use "
-                                 "--decoder-embedding-type full")
-            # the rebuilt table itself, flattened features (see TiedTableProjection for why)
-            self.output_projection = TiedTableProjection(embed_tokens)
-        else:
-            super().build_output_projection(args, dictionary, embed_tokens)
-
-    def output_layer(self, features):
-        if self.output_projection is None and self.adaptive_softmax is None:
-            # same table as the decoder input, rebuilt once per forward (cached inside the module)
-            return F.linear(features, self.embed_tokens.table())
-        return super().output_layer(features)
-
 
 @register_model("see_transformer")
 class SEETransformerModel(TransformerModel):
@@ -91,7 +62,7 @@ class SEETransformerModel(TransformerModel):
     def build_model(cls, args, task):
         see_base_architecture(args)
         if not hasattr(task, "sememe_index"):
-            raise ValueError("see_transformer needs --task translation_sememe (it provides the sememe index)")
+            raise UserInputError("see_transformer needs --task translation_sememe (it provides the sememe index)")
         if args.encoder_layers_to_keep:
             args.encoder_layers = len(args.encoder_layers_to_keep.split(","))
         if args.decoder_layers_to_keep:
@@ -101,71 +72,34 @@ class SEETransformerModel(TransformerModel):
         if getattr(args, "max_target_positions", None) is None:
             args.max_target_positions = DEFAULT_MAX_TARGET_POSITIONS
         if args.share_all_embeddings:
-            raise ValueError("see_transformer builds one table per language; drop --share-all-embeddings "
-                             "(use --share-decoder-input-output-embed)")
-        encoder_embed = cls.build_side_embedding(args, task, "source")
-        decoder_embed = cls.build_side_embedding(args, task, "target")
+            raise UserInputError("see_transformer builds one table per language; drop --share-all-embeddings "
+                                 "(use --share-decoder-input-output-embed)")
+        (encoder_embed, source_stats), (decoder_embed, target_stats) = (
+            cls.build_side_embedding(args, task, side) for side in ("source", "target"))
         encoder = cls.build_encoder(args, task.source_dictionary, encoder_embed)
         decoder = cls.build_decoder(args, task.target_dictionary, decoder_embed)
-        return cls(args, encoder, decoder)
+        model = cls(args, encoder, decoder)
+        model.embedding_stats = {"source": source_stats, "target": target_stats}  # data, see embedding_stats.py
+        return model
 
     @classmethod
     def build_side_embedding(cls, args, task, side):
+        """The token embedding of one side, and its stats (both logged)."""
         prefix = "encoder" if side == "source" else "decoder"
-        dictionary = task.source_dictionary if side == "source" else task.target_dictionary
-        dim = getattr(args, f"{prefix}_embed_dim")
-        kind = getattr(args, f"{prefix}_embedding_type")
-        ratio = getattr(args, "embedding_compression_ratio", None)
-        vocab = len(dictionary)
-        if kind == "full":
-            embedding = Embedding(vocab, dim, dictionary.pad())
-            logger.info(f"SEE embedding ({side}): full={vocab * dim} see={vocab * dim} ratio=1.00x units={vocab} "
-                        f"type=full")
-            return embedding
-        if kind not in ("see", "see_random"):
-            embedding, note = build_baseline(kind, dictionary.symbols, dictionary.count, dim, dictionary.pad(),
-                                             sizes_from_args(args), ratio=ratio, side=side)
-            if note:
-                logger.info(note)
-            logger.info(embedding.describe())
-            return embedding
-        order, tables = args.see_order, args.see_tables
-        check_see_dimensions(dim, order, args.see_rank, tables)
-        index = task.sememe_index(side, order, args.see_rank)
-        if ratio is not None and index is not None:
-            # the unit inventory depends on the order: one index per candidate order
-            indexes = {order: index}
-            for other in valid_orders(dim, (3, 4, 2)):
-                if other not in indexes:
-                    try:
-                        candidate = task.sememe_index(side, other, args.see_rank)
-                    except LexiconError:  # a saved index of another order and no lexicon
-                        candidate = None
-                    if candidate is not None:
-                        indexes[other] = candidate
-            config, _, achieved = pick_size(kind, vocab, dim, ratio, order=order,
-                                            units={o: len(i.units) for o, i in indexes.items()},
-                                            max_tables=args.see_rank)
-            order, tables, index = config["order"], config["tables"], indexes[config["order"]]
-            logger.info(ratio_note(side, kind, ratio, achieved, config))
-        if index is None:
-            unit_ids, sense_mask, units = placeholder_index(vocab, order, args.see_rank)
-        else:
-            if kind == "see_random":
-                seed = getattr(args, "see_random_seed", None)
-                index = randomize_sememes(index, 1 if seed is None else seed)
-            unit_ids, sense_mask, units = index.unit_ids, index.sense_mask, index.units
-        embedding = SememeEntanglementEmbedding(
-            unit_ids, sense_mask, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad(),
-            tables=tables, side=side, placeholder=index is None)
-        embedding.kind = kind
-        if index is None:
-            logger.info(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")
-        elif kind == "see":
-            logger.info(embedding.describe(coverage=index.coverage()[0]))
-        else:
-            logger.info(embedding.describe(coverage=index.coverage()[0]) + f" type={kind}")
-        return embedding
+        fairseq_dictionary = task.source_dictionary if side == "source" else task.target_dictionary
+        dictionary = Dictionary(fairseq_dictionary.symbols, fairseq_dictionary.count, fairseq_dictionary.pad(),
+                                task.dictionary_path(task.language(side)))
+        see = {"order": args.see_order, "rank": args.see_rank, "tables": args.see_tables,
+               "random_seed": getattr(args, "see_random_seed", None)}
+        embedding, stats, notes = build_embedding(
+            getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
+            sizes=sizes_from_args(args), ratio=getattr(args, "embedding_compression_ratio", None), see=see,
+            index_for=lambda order, required: task.sememe_index(side, order, args.see_rank, required))
+        if getattr(embedding, "placeholder", False):
+            stats = None  # the checkpoint's index decides the sizes
+        for line in notes + ([format_stats(stats)] if stats else []):
+            logger.info(line)
+        return embedding, stats
 
     @classmethod
     def build_decoder(cls, args, tgt_dict, embed_tokens):

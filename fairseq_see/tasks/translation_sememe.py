@@ -9,8 +9,9 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from ..distillation import freeze_non_embedding, init_student_from_teacher, load_teacher
+from ..errors import UserInputError
 from ..lexicon import INDEX_FILE, LexiconError, SememeIndex, build_index, lexicon_name, load_lexicons
-from ..reliability import prepare_model
+from ..index_identity_across_ranks import check_index_identity_across_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class TranslationSememeTask(TranslationTask):
         """The teacher of --teacher-checkpoint, loaded once per process."""
         if self._teacher is None:
             if not self.cfg.teacher_checkpoint:
-                raise ValueError("distillation needs a teacher: pass --teacher-checkpoint TEACHER.pt")
+                raise UserInputError("distillation needs a teacher: pass --teacher-checkpoint TEACHER.pt")
             self._teacher = load_teacher(self.cfg.teacher_checkpoint, self)
         return self._teacher
 
@@ -75,23 +76,31 @@ class TranslationSememeTask(TranslationTask):
             init_student_from_teacher(model, self.teacher())
         if self.cfg.freeze_non_embedding and not from_checkpoint:
             freeze_non_embedding(model)
-        # checkpoint checks that name this data directory's files; one index on every rank
-        return prepare_model(model, self)
+        embedding_stats = getattr(model, "embedding_stats", None)
+        if embedding_stats and not from_checkpoint:
+            # saved in every checkpoint (trainer.state_dict's "task_state"): the recipes read it there
+            self.state.merge_state_dict({"embedding_stats": embedding_stats})
+        check_index_identity_across_ranks(model)
+        return model
+
+    def language(self, side):
+        return self.cfg.source_lang if side == "source" else self.cfg.target_lang
 
     def dictionary_path(self, lang):
         return os.path.join(self.cfg.data.split(os.pathsep)[0], f"dict.{lang}.txt")
 
-    def sememe_index(self, side, order, rank):
+    def sememe_index(self, side, order, rank, required=True):
         """The index of the ``source`` or ``target`` dictionary, or None when none can be had.
 
         A saved ``see_index.<lang>.npz`` beside the dictionaries is used when it fits the order,
         rank and lexicon asked for; else the index is built from ``--sememe-lexicon``. None (no
         lexicon, no saved index, or a checkpoint about to be loaded) gives a placeholder that the
-        checkpoint fills: a trained model carries its index.
+        checkpoint fills: a trained model carries its index. A saved index of another order or rank
+        and no lexicon is an error when ``required``, else None (the ratio picker's other orders).
         """
         if self._index_from_checkpoint:
             return None
-        lang = self.cfg.source_lang if side == "source" else self.cfg.target_lang
+        lang = self.language(side)
         dictionary = self.src_dict if side == "source" else self.tgt_dict
         saved = os.path.join(self.cfg.data.split(os.pathsep)[0], INDEX_FILE.format(lang=lang))
         wanted_lexicon = lexicon_name(self.cfg.sememe_lexicon) if self.cfg.sememe_lexicon else None
@@ -102,6 +111,8 @@ class TranslationSememeTask(TranslationTask):
             if fits and wanted_lexicon in (None, index.meta.get("lexicon")):
                 logger.info(f"using {saved} (built from {index.meta.get('lexicon')})")
                 return index
+            if not self.cfg.sememe_lexicon and not required:
+                return None
             if not self.cfg.sememe_lexicon:
                 raise LexiconError(f"{saved}: built for --see-order {index.order} --see-rank {index.rank}, "
                                    f"not {order} and {rank}; rebuild it with fairseq-see-index or pass "

@@ -1,7 +1,6 @@
 """``--tokenizer jieba``: Chinese word segmentation for fairseq-interactive and the hub interface."""
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -9,8 +8,7 @@ from fairseq.data.encoders import register_tokenizer
 from fairseq.dataclass import FairseqDataclass
 
 from ..lexicon import load_lexicons
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+from ..lexicon.text import has_chinese
 
 
 def jieba_with_lexicon(lexicon=None):
@@ -20,7 +18,7 @@ def jieba_with_lexicon(lexicon=None):
     jieba.setLogLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer()
     for word in lexicon.entries if lexicon is not None else ():
-        if _CJK.search(word) and " " not in word:
+        if has_chinese(word) and " " not in word:
             tokenizer.add_word(word)
     return tokenizer
 

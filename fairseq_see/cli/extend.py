@@ -1,0 +1,47 @@
+"""fairseq-see-extend: give a trained SEE model words it never saw, from their sememes."""
+
+import argparse
+import os
+import sys
+
+from ..errors import CheckpointError
+from ..extend import __doc__ as extend_doc
+from ..extend import extend
+from ..lexicon import load_lexicons
+from . import run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fairseq-see-extend", description=extend_doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data", required=True, help="data-bin the model was trained on")
+    parser.add_argument("--output", required=True, help="directory for checkpoint.pt and the extended dictionaries")
+    parser.add_argument("--sememe-lexicon", required=True)
+    parser.add_argument("--sememe-names")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--words", help="file with one new token per line (as it appears in the data)")
+    source.add_argument("--corpus", help="tokenised text: every token missing from the dictionary and in the lexicon")
+    parser.add_argument("--side", choices=("source", "target"), default="source")
+    return run("fairseq-see-extend", extend_command, parser.parse_args(argv))
+
+
+def extend_command(args):
+    lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names)
+    path = args.words or args.corpus
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: not found; pass a file of new words or a tokenised corpus")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    words = [w.strip() for w in lines if w.strip()] if args.words else None
+    report, added_units = extend(args.checkpoint, args.data, args.output, lexicon, words=words,
+                                 corpus=None if args.words else lines, side=args.side)
+    for token, covered, fresh in report:
+        note = f"untrained units: {' '.join(fresh)}" if fresh else "all units trained"
+        print(f"+ {token}  ({'sememes' if covered else 'morphemes only'}; {note})")
+    print(f"added {len(report)} tokens to the {args.side} dictionary, {added_units} untrained units; "
+          f"wrote {os.path.join(args.output, 'checkpoint.pt')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""fairseq-see-recipe: the few recipe steps no stock CLI does (examples/*/run.sh call them).
+
+  check      raw parallel text: UTF-8, aligned, no empty lines (one-line error otherwise)
+  segment    jieba segmentation with the lexicon's words added, and the sememe coverage it gives
+  spm-train / spm-encode   sentencepiece (its pip package ships no command line)
+  holdout    hold lexicon words out of a corpus (the zero-shot words experiment)
+  iwslt17-cache            seed sacrebleu's iwslt17 cache from the official archives, offline
+  collect    one results/<model>.json from a model's checkpoint, logs and sacreBLEU scores
+  report     RESULTS.md table and a BLEU-vs-ratio PNG from a work dir's results/*.json
+"""
+
+import argparse
+import sys
+
+from ..errors import RecipeError
+from ..recipe.corpus import check_parallel
+from ..recipe.holdout import holdout
+from ..recipe.results import collect, report
+from ..recipe.sacrebleu_cache import iwslt17_cache
+from ..recipe.segmentation import segment, spm_encode, spm_train
+from . import run
+
+
+def check(args):
+    pairs = check_parallel(args.source, args.target)
+    print(f"{args.source}, {args.target}: {pairs:,} aligned pairs, UTF-8, no empty lines")
+
+
+def segment_command(args):
+    if len(args.files) % 2:
+        raise RecipeError("segment takes INPUT OUTPUT pairs")
+    pairs = list(zip(args.files[0::2], args.files[1::2]))
+    for line in segment(pairs, args.sememe_lexicon, args.sememe_names, lexicon_words=not args.no_lexicon_words):
+        print(line)
+
+
+def spm_train_command(args):
+    spm_train(args.input, args.prefix, args.vocab_size, args.character_coverage)
+    print(f"{args.prefix}.model: sentencepiece unigram, {args.vocab_size} pieces")
+
+
+def spm_encode_command(args):
+    spm_encode(args.model, args.input, args.output)
+
+
+def holdout_command(args):
+    words, dropped, test = holdout(args.source, args.target, args.sememe_lexicon, args.out_prefix, args.sememe_names,
+                                   args.count, args.min_count, args.max_count, args.max_test)
+    print(f"held out {len(words)} lexicon words ({args.min_count}-{args.max_count} sentences each): "
+          f"{dropped:,} pairs dropped from training, {test} kept as the test set")
+
+
+def iwslt17_cache_command(args):
+    folder, segments = iwslt17_cache(args.archives)
+    print(f"sacrebleu iwslt17 zh-en cached in {folder}: {segments} segments")
+
+
+def collect_command(args):
+    tests = []
+    for spec in args.test:
+        fields = spec.split(":")
+        if len(fields) != 3:
+            raise RecipeError(f"--test {spec}: expected NAME:GENERATE_LOG:SACREBLEU_JSON")
+        tests.append(fields)
+    collect(args.name, args.trained_on, args.train_log, args.checkpoint, tests, args.output, args.extra_seconds)
+
+
+def report_command(args):
+    print("\n".join(report(args.workdir, args.title, args.note)))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="fairseq-see-recipe", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("check")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(run=check)
+    p = commands.add_parser("segment")
+    p.add_argument("files", nargs="+", metavar="INPUT OUTPUT", help="pairs of raw and segmented files")
+    p.add_argument("--sememe-lexicon")
+    p.add_argument("--sememe-names")
+    p.add_argument("--no-lexicon-words", action="store_true", help="plain jieba, for comparison")
+    p.set_defaults(run=segment_command)
+    p = commands.add_parser("spm-train")
+    p.add_argument("--input", required=True)
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--character-coverage", type=float, default=1.0)
+    p.set_defaults(run=spm_train_command)
+    p = commands.add_parser("spm-encode")
+    p.add_argument("--model", required=True)
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(run=spm_encode_command)
+    p = commands.add_parser("holdout")
+    p.add_argument("source", help="segmented Chinese")
+    p.add_argument("target")
+    p.add_argument("--sememe-lexicon", required=True)
+    p.add_argument("--sememe-names")
+    p.add_argument("--count", type=int, default=40)
+    p.add_argument("--min-count", type=int, default=8)
+    p.add_argument("--max-count", type=int, default=40)
+    p.add_argument("--max-test", type=int, default=500)
+    p.add_argument("--out-prefix", required=True)
+    p.set_defaults(run=holdout_command)
+    p = commands.add_parser("iwslt17-cache")
+    p.add_argument("--archives", required=True, help="folder with the two IWSLT17 zh-en/en-zh test archives")
+    p.set_defaults(run=iwslt17_cache_command)
+    p = commands.add_parser("collect")
+    p.add_argument("--name", required=True)
+    p.add_argument("--trained-on", required=True)
+    p.add_argument("--train-log", required=True, help="fairseq-train output (several runs concatenated)")
+    p.add_argument("--checkpoint", required=True, help="the model's checkpoint (its embedding stats)")
+    p.add_argument("--extra-seconds", type=float, default=0.0)
+    p.add_argument("--test", action="append", default=[], help="NAME:GENERATE_LOG:SACREBLEU_JSON")
+    p.add_argument("--output", required=True)
+    p.set_defaults(run=collect_command)
+    p = commands.add_parser("report")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--title", default="Results")
+    p.add_argument("--note", default="")
+    p.set_defaults(run=report_command)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    return run(f"fairseq-see-recipe {args.command}", args.run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""One factory for every token-embedding type a ``see_transformer`` side can have.
+
+Types (V vocabulary, d model dimension, n order, r rank, q = ceil(d^(1/n))):
+
+=========== ======================================================= ==============================
+type        row of token v                                          parameters
+=========== ======================================================= ==============================
+see         LN(Σ_k ⊗_j T_(k mod m)[u_kj])   (sememe/morpheme units)  m·|U|·q + 2d
+see_random  the same with every word's sememes replaced at random   m·|U|·q + 2d
+full        an ``nn.Embedding`` row                                  V·d
+low_rank    A[v] @ B   (ALBERT)                                     V·e + e·d
+word2ket    Σ_k ⊗_j L[k, v, j]   (Panahi et al., ICLR 2020)          r·V·n·q
+word2ketxs  row v of Σ_k ⊗_j F[j, k]   (F: t × q, t^n >= V)          n·r·t·q
+tt          G_1[v_1] G_2[v_2] … G_n[v_n]   (Hrinchuk et al. 2020)    Σ_j r_(j-1)·v_j·d_j·r_j
+morphte     LN(Σ_k ⊗_j T_k[m_vj])   (Gan et al., NeurIPS 2022)       r·|M|·q + 2d
+=========== ======================================================= ==============================
+
+Where a product is longer than d (q^n > d) the first d components are kept, as in SEE and in the
+word2ket reference code. Initialisations give every table entry variance ~1/d (rows of norm ~1),
+fairseq's N(0, d^-1/2) scale, so ``embed_scale`` and tied logits behave as with ``nn.Embedding``.
+Only SEE and MorphTE have a LayerNorm (MorphTE's paper's); word2ket's reference code has its
+LayerNorms commented out ("not used in experiments"), TT and low-rank have none.
+"""
+
+from fairseq.models.transformer import Embedding
+
+from ..errors import UserInputError
+from ..lexicon.dictionary import dictionary_checksum
+from ..lexicon.index import morpheme_index, randomize_sememes
+from .embedding_sizes import DEFAULT_SIZES, pick_size, ratio_note
+from .embedding_stats import full_embedding_stats
+from .low_rank_embedding import LowRankEmbedding
+from .morph_te_embedding import MorphTEEmbedding
+from .sememe_entanglement import check_see_dimensions, fitting_orders
+from .sememe_entanglement_embedding import SememeEntanglementEmbedding, placeholder_index
+from .tt_embedding import TTEmbedding
+from .word2ket_embedding import Word2KetEmbedding
+from .word2ket_xs_embedding import Word2KetXSEmbedding
+
+BASELINE_TYPES = ("low_rank", "word2ket", "word2ketxs", "tt", "morphte")
+EMBEDDING_TYPES = ("see", "full", "see_random") + BASELINE_TYPES
+FACTORED = {"word2ket": Word2KetEmbedding, "word2ketxs": Word2KetXSEmbedding, "tt": TTEmbedding}
+
+
+class Dictionary:
+    """What the factory needs of a fairseq dictionary: symbols, counts, padding id, file path."""
+
+    def __init__(self, symbols, counts, pad, path="the dictionary"):
+        self.symbols, self.counts, self.pad, self.path = list(symbols), list(counts), pad, path
+
+
+def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, index_for=None):
+    """A token embedding of ``kind`` for ``dictionary``. Returns ``(embedding, stats, notes)``.
+
+    ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
+    ``ratio``: pick the size knob for |V|·d/params ~= ratio instead (the configured order preferred).
+    ``see``: SEE's ``{"order", "rank", "tables", "random_seed"}``; ``index_for(order, required)``
+    gives the sememe index of this side at an order (None when there is none to build: then the
+    model is a placeholder a checkpoint fills, or, when not ``required``, that order is skipped).
+    ``notes`` are log lines of what the ratio picker chose.
+    """
+    vocab = len(dictionary.symbols)
+    if kind == "full":
+        return Embedding(vocab, dim, dictionary.pad), full_embedding_stats(vocab, dim, side), []
+    if kind in ("see", "see_random"):
+        embedding, notes = _see_embedding(kind, side, dictionary, dim, ratio, see, index_for)
+    elif kind in BASELINE_TYPES:
+        embedding, notes = _baseline_embedding(kind, side, dictionary, dim, dict(DEFAULT_SIZES, **(sizes or {})), ratio)
+    else:
+        raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
+    return embedding, embedding.stats(), notes
+
+
+def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio):
+    vocab, notes = len(dictionary.symbols), []
+    if kind == "morphte":
+        index = morpheme_index(dictionary.symbols, dictionary.counts, sizes["morphte_order"])
+        config = {"order": sizes["morphte_order"], "rank": sizes["morphte_rank"]}
+        if ratio is not None:
+            config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config["order"], units=len(index.units))
+            notes.append(ratio_note(side, kind, ratio, achieved, config))
+        embedding = MorphTEEmbedding(index.unit_ids[:, 0, :], index.units, dim, dictionary.pad, config["rank"], side=side)
+        return embedding, notes
+    config = ({"rank": sizes["low_rank_dim"]} if kind == "low_rank"
+              else {"order": sizes[f"{kind}_order"], "rank": sizes[f"{kind}_rank"]})
+    if ratio is not None:
+        config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config.get("order"))
+        notes.append(ratio_note(side, kind, ratio, achieved, config))
+    if kind == "low_rank":
+        return LowRankEmbedding(vocab, dim, dictionary.pad, config["rank"], side=side), notes
+    return FACTORED[kind](vocab, dim, dictionary.pad, config["order"], config["rank"], side=side), notes
+
+
+def _see_embedding(kind, side, dictionary, dim, ratio, see, index_for):
+    order, rank, tables = see["order"], see["rank"], see["tables"]
+    check_see_dimensions(dim, order, rank, tables)
+    index, notes = index_for(order, True), []
+    if ratio is not None and index is not None:
+        # the unit inventory depends on the order: one index per candidate order that can be built
+        indexes = {order: index}
+        for other in fitting_orders(dim, (3, 4, 2)):
+            candidate = indexes.get(other) or index_for(other, False)
+            if candidate is not None:
+                indexes[other] = candidate
+        config, _, achieved = pick_size(kind, len(dictionary.symbols), dim, ratio, order=order,
+                                        units={o: len(i.units) for o, i in indexes.items()}, max_tables=rank)
+        order, tables, index = config["order"], config["tables"], indexes[config["order"]]
+        notes.append(ratio_note(side, kind, ratio, achieved, config))
+    if index is None:
+        unit_ids, sense_mask, units = placeholder_index(len(dictionary.symbols), order, rank)
+        notes.append(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")
+        coverage = None
+    else:
+        if kind == "see_random":
+            index = randomize_sememes(index, 1 if see.get("random_seed") is None else see["random_seed"])
+        unit_ids, sense_mask, units, coverage = index.unit_ids, index.sense_mask, index.units, index.coverage()[0]
+    embedding = SememeEntanglementEmbedding(
+        unit_ids, sense_mask, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad,
+        tables=tables, side=side, placeholder=index is None, kind=kind, dictionary_path=dictionary.path,
+        coverage=coverage)
+    return embedding, notes

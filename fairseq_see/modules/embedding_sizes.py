@@ -1,0 +1,93 @@
+"""Sizes of the compressed embeddings: option defaults, and the picker for a requested ratio."""
+
+import math
+
+from ..errors import UserInputError
+from .low_rank_embedding import LowRankEmbedding
+from .morph_te_embedding import MorphTEEmbedding
+from .sememe_entanglement import fitting_orders, unit_size
+from .sememe_entanglement_embedding import SememeEntanglementEmbedding
+from .tt_embedding import TTEmbedding
+from .word2ket_embedding import Word2KetEmbedding
+from .word2ket_xs_embedding import Word2KetXSEmbedding
+
+# default sizes, and the fairseq option each comes from (--low-rank-dim, --word2ket-order, ...)
+DEFAULT_SIZES = {"low_rank_dim": 64, "word2ket_order": 3, "word2ket_rank": 1, "word2ketxs_order": 2,
+                 "word2ketxs_rank": 16, "tt_order": 3, "tt_rank": 16, "morphte_order": 3, "morphte_rank": 7}
+
+
+def sizes_from_args(args):
+    """The size options of ``args``, defaults where unset (an explicit 0 stays, and is refused)."""
+    sizes = {name: getattr(args, name, None) for name in DEFAULT_SIZES}
+    return {name: DEFAULT_SIZES[name] if value is None else value for name, value in sizes.items()}
+
+
+def _best(candidates, full, ratio, preferred_order, tolerance):
+    """The candidate whose ratio is nearest (in log) to the request; the preferred order wins when
+    it gets within ``tolerance``."""
+    def error(candidate):
+        return abs(math.log(full / candidate[1] / ratio))
+    candidates = sorted(candidates, key=error)
+    preferred = [c for c in candidates if c[0].get("order") == preferred_order]
+    if preferred and error(preferred[0]) <= math.log1p(tolerance):
+        return preferred[0]
+    return candidates[0]
+
+
+def _near(x, low=1, high=None):
+    """The integers around a real solution, clamped."""
+    values = {math.floor(x), math.ceil(x)}
+    return sorted({min(max(int(v), low), high) if high else max(int(v), low) for v in values})
+
+
+def pick_size(kind, vocab, dim, ratio, order=None, units=None, max_tables=None, tolerance=0.05):
+    """Sizes of a ``kind`` embedding for a requested compression ratio |V|·d / params.
+
+    Returns ``(config, params, achieved_ratio)``. The knob per type: ``e`` for low_rank, ``rank``
+    (and, when the preferred ``order`` cannot get within ``tolerance``, the order) for word2ket,
+    word2ketxs and tt, ``rank`` for morphte (its order is fixed by its index), ``tables`` m <=
+    ``max_tables`` (SEE's rank) and the order for see / see_random. ``units`` is |M| for morphte,
+    and ``{order: |U|}`` for see (the inventory depends on the order). A ratio out of a type's reach
+    gets its nearest achievable size; the caller prints what was achieved.
+    """
+    if ratio <= 0:
+        raise UserInputError(f"--embedding-compression-ratio must be > 0 (got {ratio})")
+    full = vocab * dim
+    target = full / ratio
+    candidates = []
+    if kind == "low_rank":
+        for e in _near(target / (vocab + dim), high=dim):
+            candidates.append(({"rank": e}, LowRankEmbedding.count(vocab, dim, e)))
+    elif kind in ("word2ket", "word2ketxs"):
+        cls = Word2KetEmbedding if kind == "word2ket" else Word2KetXSEmbedding
+        for n in fitting_orders(dim, range(2, 10)):
+            per_rank = cls.count(vocab, dim, n, 1)
+            for r in _near(target / per_rank):
+                candidates.append(({"order": n, "rank": r}, cls.count(vocab, dim, n, r)))
+    elif kind == "tt":
+        for n in (2, 3, 4):
+            counts = [(r, TTEmbedding.count(vocab, dim, n, r)) for r in range(1, 1025)]
+            above = [rc for rc in counts if rc[1] >= target][:1]
+            below = [rc for rc in counts if rc[1] < target][-1:]
+            for r, count in below + above:
+                candidates.append(({"order": n, "rank": r}, count))
+    elif kind == "morphte":
+        per_rank = unit_size(dim, order) * units
+        for r in _near((target - 2 * dim) / per_rank):
+            candidates.append(({"order": order, "rank": r}, MorphTEEmbedding.count(dim, order, r, units)))
+    elif kind in ("see", "see_random"):
+        for n, u in units.items():
+            for m in range(1, (max_tables or 1) + 1):
+                candidates.append(({"order": n, "tables": m}, SememeEntanglementEmbedding.count(dim, n, m, u)))
+    else:
+        raise UserInputError(f"no size to pick for embedding type {kind!r}")
+    config, params = _best(candidates, full, ratio, order, tolerance)
+    return config, params, full / params
+
+
+def ratio_note(side, kind, ratio, achieved, config):
+    """The log line of the ratio picker."""
+    chosen = " ".join(f"{k}={v}" for k, v in config.items())
+    miss = "" if abs(math.log(achieved / ratio)) <= math.log1p(0.05) else " (nearest this type can get)"
+    return (f"embedding compression ({side}): type={kind} requested={ratio:.2f}x achieved={achieved:.2f}x "
+            f"with {chosen}{miss}")

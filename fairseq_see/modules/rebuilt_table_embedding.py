@@ -1,0 +1,96 @@
+"""The base of every token embedding whose (V, d) table is rebuilt from fewer parameters."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .embedding_stats import make_stats
+
+
+class RebuiltTableEmbedding(nn.Module):
+    """Base of every token embedding whose (V, d) table is rebuilt from fewer parameters.
+
+    A subclass sets ``kind``, ``num_embeddings``, ``embedding_dim``, ``padding_idx``, ``side`` and
+    implements ``build_table()`` -> (V, d). This class gives it fairseq's ``Embedding`` interface
+    (``forward(tokens)``) and the rebuild policy: once per training forward (the table is shared by
+    the decoder input and the tied output projection, and dropped once backward has used its graph),
+    once per parameter state in eval mode (then exactly ``nn.Embedding``'s cost). The decoder ties
+    its output projection to ``table()`` of any such module.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._cache_key = None
+        self._cache = None
+
+    def build_table(self):
+        raise NotImplementedError
+
+    def check_ready(self):
+        """Raise when the module cannot build its table yet (see SEE's placeholder)."""
+
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
+
+    def live_parameters(self):
+        """Parameters the rebuilt table reads; a subclass whose index can leave rows unread says so."""
+        return self.num_parameters()
+
+    def unit_count(self):
+        """How many row vectors the table is assembled from."""
+        return self.num_embeddings
+
+    def sizes(self):
+        """The type's size knobs, for the stats."""
+        return {}
+
+    def coverage(self):
+        return None
+
+    def stats(self):
+        """This embedding's stats as data (see embedding_stats.py)."""
+        return make_stats(self.side, self.kind, self.num_embeddings, self.embedding_dim, self.num_parameters(),
+                          self.live_parameters(), self.unit_count(), self.sizes(), self.coverage())
+
+    # ---- the rebuilt table, cached -------------------------------------------------------------
+
+    def invalidate(self):
+        self._cache_key = None
+        self._cache = None
+
+    def train(self, mode=True):
+        self.invalidate()
+        return super().train(mode)
+
+    def _key(self):
+        params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
+        return (self.training, torch.is_grad_enabled(), params)
+
+    def table(self):
+        """The rebuilt (V, d) table: once per training forward, once per parameter state in eval."""
+        self.check_ready()
+        key = self._key()
+        if self._cache is not None and self._cache_key == key:
+            return self._cache
+        table = self.build_table()  # (V, d)
+        if table.requires_grad:
+            # a training table is shared by the decoder input and the output projection of one
+            # forward; once backward has gone through it its graph is gone, so drop it then
+            table.register_hook(self._drop_cache_hook)
+        elif self.training:
+            return table  # no graph and parameters may change in place: nothing safe to cache
+        else:
+            table = table.contiguous()  # a cut (t^n, q^n) product: one copy, then plain lookups
+        self._cache_key, self._cache = key, table
+        return table
+
+    def _drop_cache_hook(self, grad):
+        self.invalidate()
+        return grad
+
+    def forward(self, tokens):
+        return F.embedding(tokens, self.table(), self.padding_idx)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.invalidate()
+        super()._load_from_state_dict(*args, **kwargs)
