@@ -6,6 +6,9 @@ Formats (auto-detected from the first lines, or named explicitly):
   thunlp      thunlp merged file: a word line, then a line of its sememes (all senses merged).
   sewrl       SE-WRL sense file: ``word nSenses [k s1..sk]*``.
   openhownet  OpenHowNet's own data (``~/.openhownet/resources``) read through its API.
+  wordnet_synsets  WordNet 3.0 synset -> HowNet sememe tree: ``wn:<offset><pos> TAB bn:<id> TAB ={tree}``,
+              giving English words sememes through WordNet (needs the WordNet 3.0 database folder,
+              ``wordnet=``; see wordnet.py).
 """
 
 import os
@@ -13,13 +16,16 @@ import re
 
 from .model import Entry, Lexicon, LexiconError, combine
 from .sememe_names import SememeNames
+from .wordnet import read_wordnet_lexicon
 
-FORMATS = ("hownet2000", "thunlp", "sewrl", "openhownet")
+FORMATS = ("hownet2000", "thunlp", "sewrl", "openhownet", "wordnet_synsets")
 OPENHOWNET = "openhownet"
+WORDNET_SYNSETS = "wordnet_synsets"
 
 # HowNet-2000 relation markers in front of a sememe: they qualify the relation, not the sememe
 _MARKERS = "*#%$@?&~^!+"
 _HOWNET2000_ITEM = re.compile(r"^[*#%$@?&~^!+]*(?:[A-Za-z]+=)?([{(]?)([^{}()]*)[})]?$")
+_WORDNET_SYNSET_LINE = re.compile(r"wn:\d{8}[nvasr]\t[^\t]*\t\s*=?[{\"]")
 
 
 def _lines(path):
@@ -57,6 +63,8 @@ def detect_format(path):
             break
     if not sample:
         raise LexiconError(f"{path}: lexicon is empty; pass a non-empty sememe lexicon")
+    if all(_WORDNET_SYNSET_LINE.match(line) for line in sample):
+        return WORDNET_SYNSETS
     if all(line.count("\t") == 2 for line in sample) and any("|" in line for line in sample):
         return "hownet2000"
     if all(len(fields) >= 2 and fields[1].isdigit() for fields in (line.split() for line in sample)):
@@ -172,32 +180,48 @@ def read_openhownet():
 _READERS = {"hownet2000": read_hownet2000, "thunlp": read_thunlp, "sewrl": read_sewrl}
 
 
-def read_lexicon(source, fmt="auto", names=None):
-    """Read one source: a file path, or ``openhownet`` for OpenHowNet's installed data."""
+def read_wordnet_synsets(path, names=None, wordnet=None):
+    """WordNet synset -> sememe-tree file, read with the WordNet 3.0 database folder ``wordnet``."""
+    if wordnet is None:
+        raise LexiconError(f"{path}: a WordNet synset->sememe file needs the WordNet 3.0 database; pass "
+                           "--wordnet DIR (the folder with index.noun, data.noun, noun.exc, cntlist.rev, ...)")
+    return read_wordnet_lexicon(path, wordnet, names)
+
+
+def read_lexicon(source, fmt="auto", names=None, wordnet=None):
+    """Read one source: a file path, or ``openhownet`` for OpenHowNet's installed data.
+
+    ``wordnet``: the WordNet 3.0 database folder, needed by (only) the ``wordnet_synsets`` format.
+    """
     source = os.fspath(source)
     if source == OPENHOWNET or fmt == OPENHOWNET:
         lexicon = read_openhownet()
     else:
         if fmt == "auto":
             fmt = detect_format(source)
-        elif fmt not in _READERS:
+        elif fmt not in _READERS and fmt != WORDNET_SYNSETS:
             raise LexiconError(f"{source}: unknown --sememe-lexicon-format {fmt!r}; use auto or one of "
                                f"{', '.join(FORMATS)}")
-        lexicon = _READERS[fmt](source, names)
+        if fmt == WORDNET_SYNSETS:
+            lexicon = read_wordnet_synsets(source, names, wordnet)
+        else:
+            lexicon = _READERS[fmt](source, names)
     if not lexicon.entries:
         raise LexiconError(f"{source}: lexicon has no word with sememes; pass a non-empty sememe lexicon")
     return lexicon
 
 
-def load_lexicons(sources, fmt="auto", sememe_names=None):
+def load_lexicons(sources, fmt="auto", sememe_names=None, wordnet=None):
     """Read and combine comma-separated sources (first wins per word).
 
     ``sememe_names`` is OpenHowNet's sememe_dict_all JSON; with it, every source's names are
     mapped to OpenHowNet's ``english|中文`` so that sources agree on sememe identities.
+    ``wordnet`` is the WordNet 3.0 database folder (or a ``wordnet.WordNet``), for
+    ``wordnet_synsets`` sources.
     """
     if isinstance(sources, (str, os.PathLike)):
         sources = [s.strip() for s in os.fspath(sources).split(",") if s.strip()]
     if not sources:
         raise LexiconError("--sememe-lexicon: no lexicon given; pass a lexicon file or 'openhownet'")
     names = SememeNames.load(sememe_names) if sememe_names else None
-    return combine([read_lexicon(source, fmt, names) for source in sources])
+    return combine([read_lexicon(source, fmt, names, wordnet) for source in sources])
