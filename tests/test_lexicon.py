@@ -109,7 +109,8 @@ def write_openhownet_resources(home):
     """A small folder in OpenHowNet's real on-disk format (~/.openhownet/resources)."""
     resources = os.path.join(home, ".openhownet", "resources")
     os.makedirs(resources)
-    sememes = {"fruit|水果": 5, "computer|电脑": 3, "tree|树": 2, "reproduce|生殖": 1, "PartOf|部件": 1}
+    sememes = {"fruit|水果": 5, "computer|电脑": 3, "tree|树": 2, "reproduce|生殖": 1, "PartOf|部件": 1,
+               "place|地方": 4, "city|市": 2, "country|国家": 2, "ProperName|专": 3}
     with open(os.path.join(resources, "sememe_all"), "wb") as f:
         pickle.dump(sememes, f)
     with open(os.path.join(resources, "sememe_triples_taxonomy.txt"), "w", encoding="utf-8") as f:
@@ -121,6 +122,12 @@ def write_openhownet_resources(home):
                    "ch_grammar": "noun", "Def": "{computer|电脑:{reproduce|生殖:PatientProduct={tree|树}}}"},
         "000003": {"No": "000003", "en_word": "pear", "en_grammar": "noun", "ch_word": "梨",
                    "ch_grammar": "noun", "Def": "{fruit|水果}"},
+        "000004": {"No": "000004", "en_word": "London", "en_grammar": "noun", "ch_word": "伦敦",
+                   "ch_grammar": "noun", "Def": "{place|地方:PlaceSect={city|市},modifier={ProperName|专}}"},
+        "000005": {"No": "000005", "en_word": "US", "en_grammar": "noun", "ch_word": "美国",
+                   "ch_grammar": "noun", "Def": "{place|地方:PlaceSect={country|国家},modifier={ProperName|专}}"},
+        "000006": {"No": "000006", "en_word": "pear tree", "en_grammar": "noun", "ch_word": "梨树",
+                   "ch_grammar": "noun", "Def": "{tree|树:{reproduce|生殖:PatientProduct={fruit|水果}}}"},
     }
     with open(os.path.join(resources, "HowNet_dict_complete"), "wb") as f:
         pickle.dump(senses, f)
@@ -142,6 +149,21 @@ def test_openhownet_reader_through_its_api(tmp_path):
     assert result.returncode == 0, result.stderr
     assert ("[('computer|电脑', 'reproduce|生殖', 'tree|树'), ('fruit|水果',)] True (('fruit|水果',),)"
             in result.stdout)
+
+
+def test_openhownet_english_words_get_their_senses(tmp_path):
+    write_openhownet_resources(str(tmp_path))
+    result = run_with_home(tmp_path, """
+        from fairseq_see.lexicon import load_lexicons
+        lex = load_lexicons("openhownet")
+        print(lex.get("London").senses, lex.get("london") == lex.get("London") == lex.get("伦敦"))
+        print(lex.get("US") == lex.get("美国"), lex.get("us"), lex.get("pear tree") == lex.get("梨树"))
+    """)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[-2:]
+    assert lines[0] == "(('place|地方', 'city|市', 'ProperName|专'),) True"
+    # the capitalised English word is also found lower-cased, except as a closed-class word
+    assert lines[1] == "True None True"
 
 
 def test_openhownet_missing_data_says_how_to_get_it(tmp_path):

@@ -16,7 +16,7 @@ import re
 
 from .model import Entry, Lexicon, LexiconError, combine
 from .sememe_names import SememeNames
-from .wordnet import read_wordnet_lexicon
+from .wordnet import FUNCTION_WORDS, read_wordnet_lexicon
 
 FORMATS = ("hownet2000", "thunlp", "sewrl", "openhownet", "wordnet_synsets")
 OPENHOWNET = "openhownet"
@@ -170,10 +170,19 @@ def read_openhownet():
         sememes = _unique(s.en_zh for s in sense.sememes)
         if not sememes:
             continue
-        for word in {sense.zh_word.strip(), sense.en_word.strip()} - {""}:
-            senses.setdefault(word, []).append(sememes)
+        # each HowNet sense pairs a Chinese and an English word (en_map / get_sense(w, language='en'))
+        for word in dict.fromkeys((sense.zh_word.strip(), sense.en_word.strip())):
+            if word:
+                senses.setdefault(word, []).append(sememes)
     for word, word_senses in senses.items():
         lexicon.entries[word] = Entry(senses=_unique(word_senses))
+    # English words written capitalised ("London", "Christmas") are also found lower-cased, as
+    # lower-cased text writes them, unless the lower-case word has senses of its own or is a closed-
+    # class word ("US" -> "us", "May" -> "may", "IT" -> "it" are not aliased)
+    for word in list(lexicon.entries):
+        lower = word.lower()
+        if lower != word and lower not in lexicon.entries and lower not in FUNCTION_WORDS:
+            lexicon.entries[lower] = lexicon.entries[word]
     return lexicon
 
 
