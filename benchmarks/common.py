@@ -20,11 +20,14 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 SHARED = os.environ.get("FAIRSEQ_SEE_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
 ZH_EN = os.path.join(SHARED, "data", "zh-en")  # the recipes' --data-root
-# the lexicons the benchmark measures with (Chinese HowNet: glossary + thunlp) and the sememe names
+# the lexicons the benchmark measures with, as the recipes use them (Chinese HowNet: glossary + thunlp;
+# English: WordNet synsets -> HowNet sememes, with the WordNet database), and the sememe names
 HOWNET = os.path.join(SHARED, "data", "hownet")
 LEXICONS = [os.path.join(HOWNET, "pypi_similarities-1.2.4__hownet_glossary.txt"),
-            os.path.join(HOWNET, "thunlp_sememe_prediction__hownet.txt")]
+            os.path.join(HOWNET, "thunlp_sememe_prediction__hownet.txt"),
+            os.path.join(HOWNET, "yeyn19_structured_sememe_prediction__synsetStructed.txt")]
 SEMEME_NAMES = os.path.join(HOWNET, "openhownet__sememe_dict_all.json")
+WORDNET = os.path.join(SHARED, "data", "wordnet")
 USER_DIR = os.path.join(REPO, "fairseq_see")
 LIB_SH = os.path.join(REPO, "examples", "common", "lib.sh")
 
@@ -62,7 +65,7 @@ def lib_sh(script, *args, cwd=REPO):
 
 def missing_lexicon():
     """The first HowNet file that is not beside the repository, or None."""
-    return next((p for p in LEXICONS + [SEMEME_NAMES] if not os.path.exists(p)), None)
+    return next((p for p in LEXICONS + [SEMEME_NAMES, WORDNET] if not os.path.exists(p)), None)
 
 
 def load_lexicon():
@@ -71,7 +74,7 @@ def load_lexicon():
     if missing:
         return None, f"HowNet lexicon not found ({missing}); see and see_random are skipped"
     from fairseq_see.lexicon import load_lexicons
-    return load_lexicons(",".join(LEXICONS), "auto", SEMEME_NAMES), None
+    return load_lexicons(",".join(LEXICONS), "auto", SEMEME_NAMES, wordnet=WORDNET), None
 
 
 def machine():
@@ -171,7 +174,7 @@ class BenchTask(TranslationSememeTask):
         cfg = TranslationSememeConfig(data=os.path.join(REPO, "benchmarks", "<synthetic dictionaries>"),
                                       source_lang="zh", target_lang="en",
                                       sememe_lexicon=",".join(LEXICONS) if lexicon is not None else None,
-                                      sememe_names=SEMEME_NAMES)
+                                      sememe_names=SEMEME_NAMES, wordnet=WORDNET)
         super().__init__(cfg, src_dict, tgt_dict)
         self._lexicon = lexicon
         self.kept = {}

@@ -59,7 +59,7 @@ def parser():
                         "(default benchmarks/work, git-ignored)")
     p.add_argument("--quality-data", help="--quality: a recipe work dir (its bin/ and test sets) instead of "
                    "running the recipe's data steps")
-    p.add_argument("--quality-profile", default="smoke", choices=("smoke", "cpu", "gpu", "paper"),
+    p.add_argument("--quality-profile", default="smoke", choices=("smoke", "cpu", "converge", "gpu", "paper"),
                    help="--quality without --quality-data: the IWSLT17 recipe profile whose data steps run "
                         "(default smoke: 3,000 TVsub pairs, 100 lines of each test set)")
     p.add_argument("--quality-arch", default="see_transformer_tiny", help="--quality: architecture")
@@ -67,6 +67,8 @@ def parser():
     p.add_argument("--quality-updates", type=int, default=300, help="--quality: updates per type")
     p.add_argument("--quality-max-tokens", type=int, default=4096)
     p.add_argument("--quality-lr", type=float, default=2e-3)
+    p.add_argument("--quality-seed", type=int, default=1,
+                   help="--quality: the training seed (other than 1, it is part of each run's name)")
     p.add_argument("--plot", help="--quality: write a BLEU vs parameters PNG here")
     return p
 

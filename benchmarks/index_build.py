@@ -7,7 +7,7 @@ Reads the real lexicons (glossary + thunlp, with the sememe names) and indexes a
 
 import time
 
-from common import LEXICONS, SEMEME_NAMES, machine, missing_lexicon
+from common import LEXICONS, SEMEME_NAMES, WORDNET, machine, missing_lexicon
 from fairseq_see.lexicon import build_index, load_lexicons
 from fairseq_see.lexicon.text import FAIRSEQ_SPECIALS, SPM_MARKER
 
@@ -15,7 +15,7 @@ from fairseq_see.lexicon.text import FAIRSEQ_SPECIALS, SPM_MARKER
 def index_build(words):
     """Seconds to read the real lexicons and to index a dictionary of ``words`` of their words."""
     start = time.perf_counter()
-    lexicon = load_lexicons(",".join(LEXICONS), "auto", SEMEME_NAMES)
+    lexicon = load_lexicons(",".join(LEXICONS), "auto", SEMEME_NAMES, wordnet=WORDNET)
     read = time.perf_counter()
     symbols = list(FAIRSEQ_SPECIALS) + [SPM_MARKER + w for w in sorted(lexicon.entries)[:words]]
     build_index(symbols, [1] * len(symbols), lexicon, 3, 4)

@@ -2,7 +2,7 @@
 
 Data: a recipe work dir, --quality-data DIR (e.g. work/iwslt17-cpu from examples/iwslt17_zh_en/run.sh
 --profile cpu: 200k TVsub pairs, IWSLT17 tst2017 and the TVsub held-out test), else the IWSLT17
-recipe's data steps at --quality-profile (default smoke) run here by recipe_data.sh, into
+recipe's data steps at --quality-profile (default smoke) run here (run.sh --data-only), into
 QUALITY_DIR/iwslt17-PROFILE. Training: stock fairseq-train --user-dir fairseq_see with the recipes'
 base options (BASE_TRAIN_ARGS of examples/common/lib.sh) and this benchmark's budget (default
 see_transformer_tiny, 300 updates; --quality-arch/-arch-args/-updates raise it). Scores: lib.sh's
@@ -11,13 +11,14 @@ generate (beam 5) and score (detokenised sacreBLEU BLEU and chrF) on every test 
 --plot (``plot``) draws BLEU per test set and validation NLL against embedding parameters.
 """
 
+import json
 import os
 import time
 
-from common import LEXICONS, REPO, SEE_TYPES, SEMEME_NAMES, ZH_EN, lib_sh, machine, missing_lexicon, run, say
+from common import LEXICONS, REPO, SEE_TYPES, SEMEME_NAMES, WORDNET, ZH_EN, lib_sh, machine, missing_lexicon, run, say
 from fairseq_see.recipe.results import collect
 
-RECIPE_DATA = os.path.join(REPO, "benchmarks", "recipe_data.sh")
+RECIPE = os.path.join(REPO, "examples", "iwslt17_zh_en", "run.sh")
 
 # with lib.sh sourced: fairseq-train DATA with the recipes' base options, then the rest; its log in LOG
 TRAIN = ('data=$1 log=$2; shift 2; fairseq-train "$data" "${BASE_TRAIN_ARGS[@]}" --user-dir "$SEE_USER_DIR" "$@" '
@@ -37,7 +38,7 @@ def recipe_work_dir(args, work):
         return recipe
     recipe = os.path.join(work, f"iwslt17-{args.quality_profile}")
     say(f"quality: the IWSLT17 recipe's data steps (profile {args.quality_profile}) into {recipe}")
-    run(["bash", RECIPE_DATA, "--profile", args.quality_profile, "--data-root", ZH_EN, "--workdir", recipe])
+    run(["bash", RECIPE, "--data-only", "--profile", args.quality_profile, "--data-root", ZH_EN, "--workdir", recipe])
     return recipe
 
 
@@ -68,20 +69,27 @@ def quality(args, types, ratios):
     runs = [("full", None)] * ("full" in types) + [(k, r) for r in ratios for k in types if k != "full"]
     records = []
     for kind, ratio in runs:
-        name = f"{kind}_{ratio or 1}"
+        name = f"{kind}_{ratio or 1}" + (f"_seed{args.quality_seed}" if args.quality_seed != 1 else "")
         save = os.path.join(work, f"ckpt_{name}")
+        done = os.path.join(save, "record.json")
+        if os.path.exists(done):  # finished by an earlier, interrupted run of the benchmark: resume after it
+            with open(done, encoding="utf-8") as f:
+                records.append(json.load(f))
+            say(f"  {name}: done before ({done})")
+            continue
         os.makedirs(save, exist_ok=True)
         extra = ["--encoder-embedding-type", kind, "--decoder-embedding-type", kind]
         if ratio:
             extra += ["--embedding-compression-ratio", ratio]
         if kind in SEE_TYPES:
-            extra += ["--sememe-lexicon", ",".join(LEXICONS), "--sememe-names", SEMEME_NAMES]
+            extra += ["--sememe-lexicon", ",".join(LEXICONS), "--sememe-names", SEMEME_NAMES, "--wordnet", WORDNET]
         train_log, checkpoint = os.path.join(save, "train.log"), os.path.join(save, "checkpoint_best.pt")
         start = time.time()
         lib_sh(TRAIN, data, train_log, "--task", "translation_sememe", *arch, "--lr", args.quality_lr,
                "--warmup-updates", max(10, args.quality_updates // 10), "--max-tokens", args.quality_max_tokens,
                "--max-update", args.quality_updates, "--criterion", "label_smoothed_cross_entropy",
-               "--label-smoothing", "0.1", "--save-dir", save, "--no-last-checkpoints", "--seed", "1", "--cpu",
+               "--label-smoothing", "0.1", "--save-dir", save, "--no-last-checkpoints", "--seed", args.quality_seed,
+               "--cpu",
                *extra, cwd=work)
         train_s = time.time() - start
         scored = []
@@ -90,7 +98,7 @@ def quality(args, types, ratios):
             lib_sh(EVALUATE, data, checkpoint, subset, out, reference, cwd=work)
             scored.append((test, out + ".gen", out + ".json"))
         row = collect(name, trained_on, train_log, checkpoint, scored, os.path.join(save, "results.json"))
-        record = {"type": kind, "requested_ratio": ratio, "train_s": round(train_s, 1),
+        record = {"type": kind, "requested_ratio": ratio, "seed": args.quality_seed, "train_s": round(train_s, 1),
                   "tests": {t: {"bleu": round(s["bleu"], 2), "chrf": round(s["chrf"], 1)}
                             for t, s in row["tests"].items()},
                   "params": row["embedding_params"], "ratio": row["ratio"], "valid_nll": row["valid_nll"],
@@ -98,6 +106,8 @@ def quality(args, types, ratios):
         say(f"  {kind} {ratio or ''}: valid NLL {record['valid_nll']} "
             + " ".join(f"{n} BLEU {t['bleu']} chrF {t['chrf']}" for n, t in record["tests"].items())
             + f" ({train_s:.0f}s training)")
+        with open(done, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
         records.append(record)
     return records
 

@@ -16,7 +16,8 @@ from .checkpoint_files import language_pair, load_checkpoint, save_atomic
 from .errors import CheckpointError
 from .lexicon import check_index_fits_dictionary, dictionary_checksum, read_fairseq_dictionary
 from .lexicon.files import atomic_output
-from .lexicon.index import lookup_key, token_senses
+from .lexicon.index import identity_base, index_dtype, lookup_key, token_slots
+from .lexicon.morfessor_segmenter import side_segmenter
 
 
 def words_to_add(words, corpus, symbols, lexicon):
@@ -33,8 +34,11 @@ def words_to_add(words, corpus, symbols, lexicon):
     return new
 
 
-def extend(checkpoint, data, output, lexicon, words=None, corpus=None, side="source"):
-    """Append ``words`` (or the corpus tokens the lexicon knows) to the ``side`` dictionary and index."""
+def extend(checkpoint, data, output, lexicon, words=None, corpus=None, side="source", segmenter="morfessor"):
+    """Append ``words`` (or the corpus tokens the lexicon knows) to the ``side`` dictionary and index.
+
+    ``segmenter``: "morfessor" (the data directory's see_morfessor.<lang>.txt, else one trained on the
+    dictionary's pieces: what the task does) or "none"."""
     state = load_checkpoint(checkpoint)
     src, tgt = language_pair(state, data)
     lang = src if side == "source" else tgt
@@ -49,37 +53,41 @@ def extend(checkpoint, data, output, lexicon, words=None, corpus=None, side="sou
     check_index_fits_dictionary(unit_ids.shape[0], extra["dictionary_checksum"], len(symbols),
                                 dictionary_checksum(symbols), dict_path, f"{checkpoint}'s SEE index ({side})",
                                 "pass the data-bin it was trained on")
+    if f"{prefix}.embed_tokens.sense_mask" in model:
+        raise CheckpointError(f"{checkpoint}: a SEE index of the first format (m full tables and a sense mask); "
+                              "rebuild the index with fairseq-see-index and retrain before extending")
+    segmenter = side_segmenter(data, lang, symbols, counts) if segmenter == "morfessor" else None
     new_tokens = words_to_add(words, corpus, symbols, lexicon)
-    sense_mask = model[f"{prefix}.embed_tokens.sense_mask"]
-    vectors = model[f"{prefix}.embed_tokens.unit_vectors"]  # (m, U, q)
-    units = list(extra["units"])
-    unit_of = {u: i for i, u in enumerate(units)}
+    vectors = model[f"{prefix}.embed_tokens.unit_vectors"]  # (U, q)
+    units, tables = list(extra["units"]), extra["tables"]
+    row_of = {u: i for i, u in enumerate(units)}
     _, rank, order = unit_ids.shape
-    rows, masks, report = [], [], []
-    for token in new_tokens:
-        senses, covered = token_senses(token, lexicon, order, rank)
-        fresh = [u for sense in senses for u in sense if u not in unit_of]
-        for unit in dict.fromkeys(fresh):
-            unit_of[unit] = len(units)
-            units.append(unit)
-        row = torch.zeros(rank, order, dtype=unit_ids.dtype)
-        mask = torch.zeros(rank, dtype=torch.bool)
-        for k, sense in enumerate(senses):
-            row[k] = torch.tensor([unit_of[u] for u in sense])
-            mask[k] = True
-        rows.append(row)
-        masks.append(mask)
+    # identity digits in the base the trained index used (its dictionary's size decides it)
+    base = identity_base(len(symbols), order)
+    rows, report = [], []
+    for v, token in enumerate(new_tokens, start=len(symbols)):
+        slots, covered = token_slots(v, token, lexicon, order, rank, base, segmenter)
+        names = [[f"t{k % tables}/{unit}" for unit in slot] for k, slot in enumerate(slots)]
+        fresh = [name for slot in names for name in slot if name not in row_of]
+        for name in dict.fromkeys(fresh):
+            row_of[name] = len(units)
+            units.append(name)
+        rows.append(torch.tensor([[row_of[name] for name in slot] for slot in names]))
         report.append((token, covered, sorted(set(fresh))))
-    added_units = len(units) - vectors.shape[1]
+    added_units = len(units) - vectors.shape[0]
     if added_units:
-        # untrained units start at their table's mean trained vector rather than at zero
-        mean = vectors.mean(dim=1, keepdim=True).expand(-1, added_units, -1)
-        vectors = torch.cat([vectors, mean.to(vectors.dtype)], dim=1)
+        # an untrained row starts at the mean trained row of its table rather than at zero
+        table_of = [int(name.split("/", 1)[0][1:]) for name in units]
+        means = {k: vectors[[i for i in range(vectors.shape[0]) if table_of[i] == k]].mean(0) for k in range(tables)}
+        fresh_rows = torch.stack([means[table_of[i]] for i in range(vectors.shape[0], len(units))])
+        vectors = torch.cat([vectors, fresh_rows.to(vectors.dtype)])
+    ids_dtype = getattr(torch, index_dtype(len(units)).__name__)
     new_symbols = symbols + list(new_tokens)
-    model[f"{prefix}.embed_tokens.unit_ids"] = torch.cat([unit_ids, torch.stack(rows)]) if rows else unit_ids
-    model[f"{prefix}.embed_tokens.sense_mask"] = torch.cat([sense_mask, torch.stack(masks)]) if masks else sense_mask
+    all_ids = torch.cat([unit_ids.long()] + ([torch.stack(rows)] if rows else []))
+    model[f"{prefix}.embed_tokens.unit_ids"] = all_ids.to(ids_dtype)
     model[f"{prefix}.embed_tokens.unit_vectors"] = vectors
-    model[f"{prefix}.embed_tokens._extra_state"] = {"units": units, "dictionary_checksum": dictionary_checksum(new_symbols)}
+    model[f"{prefix}.embed_tokens._extra_state"] = dict(extra, units=units,
+                                                        dictionary_checksum=dictionary_checksum(new_symbols))
     os.makedirs(output, exist_ok=True)
     for other in os.listdir(data):
         if other.startswith("dict.") and other != os.path.basename(dict_path):

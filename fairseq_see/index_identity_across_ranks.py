@@ -4,7 +4,7 @@ The index is a buffer, not a parameter: neither fairseq's ``legacy_ddp`` nor its
 (``--broadcast-buffers`` is off by default) syncs it, so ranks built from different data
 directories, lexicons or saved indexes would silently train different models. Two checks:
 
-- every rank builds the same index (a digest of ids, mask, unit names, dictionary and table
+- every rank builds the same index (a digest of ids, unit names, dictionary and table
   shape, compared with an all-gather while the model is built), and it is logged;
 - a checkpoint must not change the shape of a unit table. A model built without its index
   (``--sememe-lexicon`` and ``see_index.<lang>.npz`` both absent) is a placeholder the checkpoint
@@ -36,10 +36,9 @@ def see_embeddings(model):
 
 
 def index_digest(module):
-    """sha256 of what defines a SEE embedding's index: ids, mask, unit names, dictionary, table shape."""
+    """sha256 of what defines a SEE embedding's index: ids, unit names, dictionary, table shape."""
     h = hashlib.sha256()
     h.update(module.unit_ids.detach().cpu().numpy().tobytes())
-    h.update(module.sense_mask.detach().cpu().numpy().tobytes())
     h.update("\n".join(module.units).encode("utf-8"))
     h.update(str(module.dictionary_checksum).encode("utf-8"))
     h.update(str(tuple(module.unit_vectors.shape)).encode("utf-8"))

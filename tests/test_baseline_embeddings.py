@@ -160,7 +160,7 @@ def brute_force_ratios(kind, vocab, dim, units=None):
         return [full / Word2KetEmbedding.count(vocab, dim, n, r) for n in range(2, 10) for r in range(1, 6)
                 if unit_size(dim, n) ** n < 2 * dim]
     if kind == "see":
-        return [full / SememeEntanglementEmbedding.count(dim, n, m, units[n]) for n in units for m in range(1, 5)]
+        return [full / SememeEntanglementEmbedding.count(dim, n, rows) for (n, r, m), rows in units.items()]
 
 
 @pytest.mark.parametrize("kind,ratio", [(kind, ratio) for kind in ("low_rank", "word2ketxs", "tt")
@@ -182,8 +182,10 @@ def test_ratio_picker_gets_as_near_as_a_coarse_type_can(ratio):
     _, _, achieved = pick_size("word2ket", vocab, dim, ratio, order=3)
     best = min(brute_force_ratios("word2ket", vocab, dim), key=lambda x: abs(math.log(x / ratio)))
     assert abs(math.log(achieved / ratio)) <= abs(math.log(best / ratio)) + 1e-9
-    units = {2: 5200, 3: 5600, 4: 5700}
-    config, _, achieved = pick_size("see", vocab, dim, ratio, order=3, units=units, max_tables=4)
+    # rows of SEE's index per (order, tables): a table holds only the units its slots read
+    units = {(n, 4, m): base * (1 + 0.6 * (m - 1)) for n, base in ((2, 5200), (3, 5600), (4, 5700)) for m in range(1, 5)}
+    units = {sizes: int(rows) for sizes, rows in units.items()}
+    config, _, achieved = pick_size("see", vocab, dim, ratio, order=3, units=units)
     best = min(brute_force_ratios("see", vocab, dim, units), key=lambda x: abs(math.log(x / ratio)))
     assert achieved == pytest.approx(best) and 1 <= config["tables"] <= 4
 
@@ -276,35 +278,36 @@ def random_lexicon(words, sememes=60, seed=0):
 
 
 def sememes_per_word(index):
-    sememe = np.array([u.startswith("sem:") for u in index.units])
-    out = []
-    for v in range(len(index.unit_ids)):
-        used = index.unit_ids[v][index.sense_mask[v]]
-        out.append({int(u) for u in used.ravel() if sememe[u]})
-    return out
+    sememe = np.array(["/sem:" in u for u in index.units])
+    return [{int(u) for u in index.unit_ids[v].ravel() if sememe[u]} for v in range(len(index.unit_ids))]
 
 
 def test_see_random_keeps_counts_and_changes_identities_deterministically():
     words = [f"词{chr(0x4e00 + i)}" for i in range(200)]
     symbols = ["<s>", "<pad>", "</s>", "<unk>"] + words + ["▁run", "跑步机"]
-    index = build_index(symbols, [1] * len(symbols), random_lexicon(words[:150]), order=3, rank=3)
+    index = build_index(symbols, [1] * len(symbols), random_lexicon(words[:150]), order=3, rank=4, tables=2)
     shuffled = randomize_sememes(index, seed=7)
     assert randomize_sememes(index, seed=7).unit_ids.tolist() == shuffled.unit_ids.tolist()
     assert randomize_sememes(index, seed=8).unit_ids.tolist() != shuffled.unit_ids.tolist()
     before, after = sememes_per_word(index), sememes_per_word(shuffled)
     assert [len(s) for s in before] == [len(s) for s in after]  # each word keeps its sememe count
     assert sum(b != a for b, a in zip(before, after)) > 0.9 * sum(1 for b in before if b)
-    # everything that is not a sememe stays: morphemes, specials, masks, inventory
-    sememe = np.array([u.startswith("sem:") for u in index.units])
+    # a sememe row stays in its table
+    table = np.array([u.split("/")[0] for u in index.units])
+    assert (table[shuffled.unit_ids] == table[index.unit_ids]).all()
+    # everything that is not a sememe stays: morphemes, identity units, specials, inventory
+    sememe = np.array(["/sem:" in u for u in index.units])
     keep = ~sememe[index.unit_ids]
-    assert (shuffled.unit_ids[keep] == index.unit_ids[keep]).all()
-    assert (shuffled.sense_mask == index.sense_mask).all() and shuffled.units == index.units
+    assert (shuffled.unit_ids[keep] == index.unit_ids[keep]).all() and shuffled.units == index.units
     assert shuffled.checksum == index.checksum and shuffled.meta["randomized_seed"] == 7
 
 
-def test_morpheme_index_has_no_sememes():
-    symbols = ["<s>", "<pad>", "</s>", "<unk>", "▁苹果", "梨", "▁run", "自由贸易区"]
-    index = morpheme_index(symbols, [1] * len(symbols), order=3)
-    assert index.unit_ids.shape == (8, 1, 3) and not index.covered.any()
-    assert not [u for u in index.units if u.startswith("sem:")]
-    assert [index.units[u] for u in index.unit_ids[7, 0]] == ["mor:自", "mor:由", "mor:区"]
+def test_morpheme_index_is_morphte_s():
+    """Morphemes only, the word-start marker a morpheme of its own, per-position pads (MorphTE)."""
+    symbols = ["<s>", "<pad>", "</s>", "<unk>", "▁苹果", "梨", "▁run", "run", "自由贸易区"]
+    ids, units = morpheme_index(symbols, order=3)
+    assert ids.shape == (9, 3) and not [u for u in units if u.startswith("sem:")]
+    assert [units[u] for u in ids[8]] == ["mor:自", "mor:由", "mor:区"]
+    assert [units[u] for u in ids[6]] == ["mor:▁", "mor:run", "pad.2"]
+    assert [units[u] for u in ids[7]] == ["mor:run", "pad.1", "pad.2"]
+    assert [units[u] for u in ids[1]] == ["sym:<pad>", "pad.1", "pad.2"]

@@ -11,34 +11,29 @@ from fairseq_see.modules.sememe_entanglement_embedding import SememeEntanglement
 
 def random_index(vocab, rank, order, units, seed=0):
     g = torch.Generator().manual_seed(seed)
-    unit_ids = torch.randint(0, units, (vocab, rank, order), generator=g)
-    sense_mask = torch.rand(vocab, rank, generator=g) < 0.6
-    sense_mask[:, 0] = True
-    return unit_ids, sense_mask
+    return torch.randint(0, units, (vocab, rank, order), generator=g)
 
 
-def naive_table(unit_vectors, unit_ids, sense_mask, dim):
-    """Word by word, sense by sense: Σ_k kron(T_k[u_k1], ..., T_k[u_ko])[:d]."""
-    m = unit_vectors.shape[0]
+def naive_table(unit_vectors, unit_ids, dim):
+    """Word by word, slot by slot: Σ_k kron(T[u_k1], ..., T[u_ko])[:d]."""
     rows = []
     for v in range(unit_ids.shape[0]):
         row = 0
         for k in range(unit_ids.shape[1]):
-            if sense_mask[v, k]:
-                vectors = [unit_vectors[k % m, u] for u in unit_ids[v, k]]
-                row = row + reduce(torch.kron, vectors)
+            row = row + reduce(torch.kron, [unit_vectors[u] for u in unit_ids[v, k]])
         rows.append(row[:dim])
     return torch.stack(rows)
 
 
-@pytest.mark.parametrize("dim,order,rank,tables", [(64, 3, 4, 1), (64, 3, 3, 2), (50, 2, 2, 3), (81, 4, 2, 1),
-                                                   (7, 1, 3, 2), (100, 3, 1, 1)])
-def test_batched_table_equals_naive_kronecker(dim, order, rank, tables):
+@pytest.mark.parametrize("dim,order,rank,dtype", [(64, 3, 4, torch.int64), (64, 3, 3, torch.int16),
+                                                  (50, 2, 2, torch.int32), (81, 4, 2, torch.int16),
+                                                  (7, 1, 3, torch.int64), (100, 3, 1, torch.int16)])
+def test_batched_table_equals_naive_kronecker(dim, order, rank, dtype):
     q = unit_size(dim, order)
-    unit_vectors = torch.randn(tables, 13, q, dtype=torch.float64, requires_grad=True)
-    unit_ids, sense_mask = random_index(29, rank, order, 13)
-    fast = entangle(unit_vectors, unit_ids, sense_mask, dim)
-    slow = naive_table(unit_vectors, unit_ids, sense_mask, dim)
+    unit_vectors = torch.randn(13, q, dtype=torch.float64, requires_grad=True)
+    unit_ids = random_index(29, rank, order, 13).to(dtype)
+    fast = entangle(unit_vectors, unit_ids, dim)
+    slow = naive_table(unit_vectors, unit_ids.long(), dim)
     assert fast.shape == (29, dim)
     torch.testing.assert_close(fast, slow)
     weights = torch.randn(29, dim, dtype=torch.float64)
@@ -54,19 +49,22 @@ def test_unit_size_and_dimension_errors():
         check_see_dimensions(512, 10, 4, 1)
     with pytest.raises(ValueError, match="must be >= 1"):
         check_see_dimensions(512, 3, 0, 1)
+    with pytest.raises(ValueError, match=r"--see-rank must be >= 2 \(got 1\): the last slot of every token holds the "
+                                         "identity units"):
+        check_see_dimensions(512, 3, 1, 1)
 
 
 def make_embedding(vocab=20, dim=64, order=3, rank=3, units=11, tables=2, checksum="abc", coverage=None):
-    unit_ids, sense_mask = random_index(vocab, rank, order, units)
-    names = [f"u{i}" for i in range(units)]
-    return SememeEntanglementEmbedding(unit_ids, sense_mask, names, checksum, dim, padding_idx=1,
-                                       tables=tables, side="source", coverage=coverage)
+    unit_ids = random_index(vocab, rank, order, units)
+    names = [f"t{i % tables}/u{i}" for i in range(units)]
+    return SememeEntanglementEmbedding(unit_ids, names, checksum, dim, padding_idx=1, tables=tables, side="source",
+                                       coverage=coverage)
 
 
 def test_module_forward_parameter_count_and_stats():
     emb = make_embedding(coverage=0.5)
     q = unit_size(64, 3)
-    assert emb.num_parameters() == 2 * 11 * q + 2 * 64
+    assert emb.num_parameters() == 11 * q + 2 * 64
     tokens = torch.tensor([[0, 5, 19], [1, 2, 3]])
     out = emb(tokens)
     assert out.shape == (2, 3, 64)
@@ -74,21 +72,34 @@ def test_module_forward_parameter_count_and_stats():
     # rows have fairseq's N(0, d^-1/2) scale at init: norm ~1
     assert emb.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.05)
     stats = emb.stats()
-    assert (stats["kind"], stats["vocab"], stats["dim"], stats["parameters"], stats["units"]) == ("see", 20, 64, 216, 11)
-    assert stats["ratio"] == pytest.approx(1280 / 216) and stats["coverage"] == 0.5
-    assert format_stats(stats).startswith("embedding (source): type=see |V|=20 d=64 params=216 live=")
-    assert "ratio=5.93x" in format_stats(stats) and "coverage=50.0%" in format_stats(stats)
+    assert (stats["kind"], stats["vocab"], stats["dim"], stats["parameters"], stats["units"]) == ("see", 20, 64, 172, 11)
+    assert stats["ratio"] == pytest.approx(1280 / 172) and stats["coverage"] == 0.5
+    assert stats["sizes"] == {"order": 3, "rank": 3, "tables": 2, "q": 4}
+    assert format_stats(stats).startswith("embedding (source): type=see |V|=20 d=64 params=172 live=")
+    assert "ratio=7.44x" in format_stats(stats) and "coverage=50.0%" in format_stats(stats)
 
 
-def test_live_parameters_count_only_the_unit_rows_a_sense_reads():
-    # 3 tokens, R 2, o 2, m 2, 5 units: slot 0 reads table 0, slot 1 table 1; token 2 has one sense
-    unit_ids = torch.tensor([[[0, 1], [2, 2]], [[1, 3], [0, 0]], [[4, 0], [3, 3]]])
-    sense_mask = torch.tensor([[True, True], [True, False], [True, False]])
-    emb = SememeEntanglementEmbedding(unit_ids, sense_mask, list("abcde"), "x", 4, padding_idx=1, tables=2)
+def test_live_parameters_count_only_the_rows_a_slot_reads():
+    # 3 tokens, R 2, o 2, 6 rows: rows 5 and 2 are never read
+    unit_ids = torch.tensor([[[0, 1], [3, 3]], [[1, 3], [0, 0]], [[4, 0], [3, 1]]], dtype=torch.int16)
+    emb = SememeEntanglementEmbedding(unit_ids, [f"t0/u{i}" for i in range(6)], "x", 4, padding_idx=1)
     q = unit_size(4, 2)
-    # table 0: units 0, 1, 3, 4 read; table 1: unit 2 only (token 1's and 2's second slots are masked)
-    assert emb.live_parameters() == (4 + 1) * q + 2 * 4
-    assert emb.num_parameters() == 2 * 5 * q + 2 * 4
+    assert emb.num_parameters() == 6 * q + 2 * 4 and emb.live_parameters() == 4 * q + 2 * 4
+    emb.add_output_bias()  # |V| more, all read
+    assert emb.live_parameters() == 4 * q + 2 * 4 + 3 and emb.stats()["sizes"]["output_bias"] is True
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(torch.bfloat16, 3e-2), (torch.float16, 4e-3)])
+def test_half_precision_table_matches_float32(dtype, tolerance):
+    """What --fp16/--bf16 training computes: the table from half-precision parameters."""
+    emb = make_embedding(vocab=200, dim=256, order=4, rank=4, units=60).eval()
+    with torch.no_grad():
+        reference = emb.table().clone()
+        half = emb.to(dtype).table()
+    assert half.dtype == dtype
+    # per component, relative to the rows' scale (LayerNorm rows of norm ~1, components ~d^-1/2)
+    error = (half.float() - reference).abs().max() / reference.abs().max()
+    assert error < tolerance, error
 
 
 def test_eval_cache_and_invalidation():
@@ -119,13 +130,12 @@ def test_training_table_shared_within_a_forward_and_dropped_after_backward():
 
 def test_checkpoint_supplies_the_index_to_a_placeholder():
     trained = make_embedding(units=11)
-    unit_ids, sense_mask, names = placeholder_index(20, 3, 3)
-    empty = SememeEntanglementEmbedding(unit_ids, sense_mask, names, "abc", 64, 1, tables=2, side="source",
-                                        placeholder=True)
+    unit_ids, names = placeholder_index(20, 3, 3)
+    empty = SememeEntanglementEmbedding(unit_ids, names, "abc", 64, 1, side="source", placeholder=True)
     with pytest.raises(RuntimeError, match="has no sememe index"):
         empty(torch.tensor([[1]]))
     empty.load_state_dict(trained.state_dict())
-    assert empty.units == trained.units and not empty.placeholder
+    assert empty.units == trained.units and empty.tables == 2 and not empty.placeholder
     trained.eval(), empty.eval()
     with torch.no_grad():
         torch.testing.assert_close(empty.table(), trained.table())
@@ -141,3 +151,14 @@ def test_checkpoint_for_another_dictionary_is_refused():
     smaller = make_embedding(vocab=10)
     with pytest.raises(ValueError, match=r"10 symbols, but the checkpoint's SEE index \(source\) has 20 rows"):
         smaller.load_state_dict(trained.state_dict())
+
+
+def test_a_checkpoint_of_the_first_index_format_is_refused_in_one_line():
+    emb = make_embedding()
+    emb.dictionary_path = "bin/dict.zh.txt"
+    old = {"unit_ids": torch.zeros(20, 3, 3, dtype=torch.long), "sense_mask": torch.ones(20, 3, dtype=torch.bool),
+           "unit_vectors": torch.zeros(2, 11, 4), "layer_norm.weight": torch.ones(64), "layer_norm.bias": torch.zeros(64),
+           "_extra_state": {"units": [f"u{i}" for i in range(11)], "dictionary_checksum": "abc"}}
+    with pytest.raises(ValueError, match=r"^bin/dict.zh.txt: the checkpoint's SEE index \(source\) is of the first "
+                                         r"format .*rebuild the index with fairseq-see-index and retrain$"):
+        emb.load_state_dict(old)

@@ -234,17 +234,14 @@ def test_two_processes_match_one_process_with_update_freq_2(work):
     for prefix, lang in (("encoder", "zh"), ("decoder", "en")):
         saved = SememeIndex.load(str(work / "bin" / f"see_index.{lang}.npz"))
         assert torch.equal(two_state[f"{prefix}.embed_tokens.unit_ids"], torch.from_numpy(saved.unit_ids))
-        assert torch.equal(two_state[f"{prefix}.embed_tokens.sense_mask"], torch.from_numpy(saved.sense_mask))
 
 
 def test_index_is_a_buffer_not_a_parameter(data_dir):
     _, model = build(data_dir)
     parameters, buffers = dict(model.named_parameters()), dict(model.named_buffers())
     for side in ("encoder", "decoder"):
-        for name in ("unit_ids", "sense_mask"):
-            assert f"{side}.embed_tokens.{name}" in buffers
-            assert f"{side}.embed_tokens.{name}" not in parameters
-            assert not buffers[f"{side}.embed_tokens.{name}"].requires_grad
+        assert f"{side}.embed_tokens.unit_ids" in buffers and f"{side}.embed_tokens.unit_ids" not in parameters
+        assert not buffers[f"{side}.embed_tokens.unit_ids"].requires_grad
 
 
 def test_ranks_with_different_indexes_stop_with_one_line(work):
@@ -309,10 +306,12 @@ def test_unicode_through_jieba_index_and_generation(work, runs):
     from fairseq_see.lexicon import build_index, load_lexicons
     vocabulary = list(dict.fromkeys(t for line in tokens for t in line))
     symbols = ["<s>", "<pad>", "</s>", "<unk>"] + vocabulary
-    index = build_index(symbols, [1] * len(symbols), load_lexicons(GLOSSARY), 3, 4)
+    # every unit kept (min_readers=1): each of these characters is in one token of this tiny vocabulary
+    index = build_index(symbols, [1] * len(symbols), load_lexicons(GLOSSARY), 3, 4, min_readers=1)
+    units = {u.split("/", 1)[1] for u in index.units}
     for unit in ("mor:😀", "mor:測", "mor:試", "mor:𠀀", "mor:Ａ", "mor:iPhone", "mor:\u200d"):
-        assert unit in index.units, unit
-    assert index.unit_ids.max() < len(index.units) and index.sense_mask[:, 0].all()
+        assert unit in units, unit
+    assert index.unit_ids.max() < len(index.units) and index.distinct_rows() == len(symbols)
     assert index.covered[symbols.index("测试")]  # Simplified: sememes; Traditional 測試 falls back to characters
     index.save(str(work / "see_index.unicode.npz"))  # and it saves
 

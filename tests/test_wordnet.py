@@ -3,7 +3,6 @@
 import json
 import os
 import pickle
-import time
 
 import pytest
 
@@ -161,10 +160,12 @@ def test_sense_order_by_tag_count_across_pos(wordnet):
 
 def test_closed_class_words_get_nothing(wordnet):
     lex = read_wordnet_lexicon(wordnet[1], wordnet[0])
-    for word in ("in", "he", "He", "the", "I", "a", "will", "can", "may", "s", "don", "is", "does"):
+    for word in ("in", "he", "He", "the", "I", "a", "will", "can", "may", "s", "don"):
         assert lex.get(word) is None, word
-    assert {"i", "a", "it", "in", "he", "no", "be", "do", "have", "will", "can", "may", "to", "of", "the",
-            "and", "or", "not", "so", "up", "all", "one", "s", "t", "ll", "re", "ve", "m", "d"} <= FUNCTION_WORDS
+    assert {"i", "a", "it", "in", "he", "will", "can", "may", "to", "of", "the",
+            "and", "or", "so", "up", "all", "one", "s", "t", "ll", "re", "ve", "m", "d"} <= FUNCTION_WORDS
+    # be/have/do and not/no keep their WordNet senses: the sememes HowNet gives 是/有/做/不
+    assert not {"be", "is", "have", "do", "does", "not", "no"} & FUNCTION_WORDS
     assert lex.get("inch").senses == (("unit|单位",),)  # the open-class word keeps the synset
     assert lex.get("helium") is not None
     assert lex.get("oh") is None  # "OH" (Ohio): a capitalised-only two-letter place code
@@ -216,15 +217,15 @@ def test_garbled_lines_report_file_and_line(wordnet, tmp_path):
 
 def test_real_wordnet_gives_english_words_hownet_sememes():
     shared_or_skip(WORDNET, SYNSETS, SEMEME_NAMES, THUNLP)
-    start = time.perf_counter()
     lex = load_lexicons(SYNSETS, sememe_names=SEMEME_NAMES, wordnet=WORDNET)
-    assert time.perf_counter() - start < 60  # about 2.5 s of CPU; generous for a loaded machine
     assert len(lex) > 40_000
     assert any("水果" in s for sense in lex.get("apple").senses for s in sense)
     assert lex.get("apples") == lex.get("apple")
     assert lex.get("geese") is not None and lex.get("went") is not None and lex.get("running") is not None
-    for word in ("the", "I", "i", "in", "a", "it", "he", "no", "can", "will", "may", "oh"):
+    for word in ("the", "I", "i", "in", "a", "it", "he", "can", "will", "may", "oh"):
         assert lex.get(word) is None, word
+    assert lex.get("is").senses[:2] == (("FuncWord|功能词",), ("be|是",)) and ("own|有",) in lex.get("has").senses
+    assert lex.get("does").senses[0] == ("do|做",)  # do, not the plural of "doe"
     chinese = load_lexicons(THUNLP, sememe_names=SEMEME_NAMES)
     apple = {s for sense in lex.get("apple").senses for s in sense}
     assert apple & set(chinese.get("苹果").senses[0])  # one sememe vocabulary for both languages

@@ -11,13 +11,17 @@ die() { echo "$0: error: $*" >&2; exit 1; }
 # shellcheck disable=SC2034  # used by the scripts that source this file
 SEE_USER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/fairseq_see
 
-# hownet_lexicon DATA_ROOT / hownet_names DATA_ROOT: the sememe lexicon (two files, comma-separated) and
-# the sememe names, in the hownet/ folder beside a copy of shared/data/zh-en
+# hownet_lexicon DATA_ROOT / hownet_names DATA_ROOT / wordnet_dir DATA_ROOT: the sememe lexicon (Chinese:
+# two HowNet files; English: WordNet synsets -> HowNet sememes; comma-separated), the sememe names, and the
+# WordNet 3.0 database the synset file needs, in the hownet/ and wordnet/ folders beside a copy of
+# shared/data/zh-en
 hownet_lexicon() {
   local hownet=$1/../hownet
-  echo "$hownet/pypi_similarities-1.2.4__hownet_glossary.txt,$hownet/thunlp_sememe_prediction__hownet.txt"
+  echo "$hownet/pypi_similarities-1.2.4__hownet_glossary.txt,$hownet/thunlp_sememe_prediction__hownet.txt,$(
+        )$hownet/yeyn19_structured_sememe_prediction__synsetStructed.txt"
 }
 hownet_names() { echo "$1/../hownet/openhownet__sememe_dict_all.json"; }
+wordnet_dir() { echo "$1/../wordnet"; }
 
 # transformer_size LAYERS DIM FFN HEADS: fairseq's size options, the same on both sides, one a line
 # (read them with mapfile -t)

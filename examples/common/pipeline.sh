@@ -14,7 +14,8 @@
 # Every step is skipped when its marker DIR/.done/STEP exists, so a rerun continues where it stopped.
 #
 # Globals, all set by parse_args and set_profile (called first in pipeline_main) and read-only after:
-#   options    PROFILE RATIOS SEEDS WORKDIR (absolute, created) DATA_ROOT LEXICON SEMEME_NAMES
+#   options    PROFILE RATIOS SEEDS WORKDIR (absolute, created) DATA_ROOT LEXICON SEMEME_NAMES WORDNET
+#              DATA_ONLY
 #              TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN
 #   derived    DATA_SOURCE (given|mirror|download), TESTS (NAME:ZH:EN: --test, then the official
 #              tests when mirrored, then the held-out TVsub episodes), SEMEME_ARGS, SEE_ARGS
@@ -27,8 +28,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
   cat <<EOF
 usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:EN ...]
-          [--profile smoke|cpu|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
-          [--data-root DIR] [--lexicon A,B] [--sememe-names F] [--seeds "1 2"]
+          [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
+          [--data-root DIR] [--lexicon A,B] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 EOF
@@ -39,6 +40,7 @@ EOF
 parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
+  WORDNET="" DATA_ONLY=""
   TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -54,6 +56,8 @@ parse_args() {
       --data-root)    DATA_ROOT=$2;    shift 2 ;;
       --lexicon)      LEXICON=$2;      shift 2 ;;
       --sememe-names) SEMEME_NAMES=$2; shift 2 ;;
+      --wordnet)      WORDNET=$2;      shift 2 ;;
+      --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
@@ -65,10 +69,12 @@ parse_args() {
   if [ -n "$DATA_ROOT" ]; then
     LEXICON=${LEXICON:-$(hownet_lexicon "$DATA_ROOT")}
     SEMEME_NAMES=${SEMEME_NAMES:-$(hownet_names "$DATA_ROOT")}
+    WORDNET=${WORDNET:-$(wordnet_dir "$DATA_ROOT")}
   fi
   [ -n "$LEXICON" ] \
       || die "no sememe lexicon: pass --lexicon FILE[,FILE] (or --data-root with hownet/ beside it)"
-  SEMEME_ARGS=(--sememe-lexicon "$LEXICON" ${SEMEME_NAMES:+--sememe-names "$SEMEME_NAMES"})
+  SEMEME_ARGS=(--sememe-lexicon "$LEXICON" ${SEMEME_NAMES:+--sememe-names "$SEMEME_NAMES"}
+               ${WORDNET:+--wordnet "$WORDNET"})
   SEE_ARGS=(--user-dir "$SEE_USER_DIR" --task translation_sememe "${SEMEME_ARGS[@]}")
 
   # training data: given files, else a local mirror (TVsub slice), else the official download
@@ -90,33 +96,33 @@ parse_args() {
 # Sizes per profile, one setting a line (0 pairs: all of them). cpu: chosen so variants differ by more
 # than seed noise in <= 60 min on 2 cores. Model "-": fairseq's transformer (6+6 layers, d 512).
 PROFILES="
-setting          smoke  cpu     gpu          paper
-N_TRAIN          3000   200000  0            0            # training pairs, from a mirror
-N_VALID          300    2000    0            0            # validation pairs, from a mirror
-N_INDOMAIN_TEST  100    1000    0            0            # held-out TVsub pairs, from a mirror
-N_TEST           100    0       0            0            # pairs of each test set
-SPM_ZH           2000   8000    16000        32000        # sentencepiece vocabulary
-SPM_EN           1500   8000    16000        32000
-layers           2      3       -            -            # model, both sides: layers,
-dim              64     256     -            -            #   embedding size,
-ffn              64     1024    -            -            #   feed-forward size,
-heads            2      4       -            -            #   attention heads
-device           --cpu  --cpu   --fp16       -            # for fairseq-train and fairseq-generate
-MAX_TOKENS       2000   2048    16384        4096         # per batch
-LR               2e-3   1e-3    7e-4         5e-4         # the teacher's and the students' (stage 1: 1e-2)
-WARMUP           20     400     1000         4000         # the teacher's (students: 10% of their updates)
-TEACHER_UPDATES  60     600     3000         100000
-STAGE1_UPDATES   20     100     300          10000
-STAGE2_UPDATES   20     200     1000         50000        # (from scratch: stage 1 + stage 2)
-ratios           20     20,80   10,20,40,80  10,20,40,80  # defaults of --ratios
-seeds            1      1,2     1,2          1            # defaults of --seeds
+setting          smoke  cpu     converge  gpu          paper
+N_TRAIN          3000   200000  50000     0            0            # training pairs, from a mirror
+N_VALID          300    2000    1000      0            0            # validation pairs, from a mirror
+N_INDOMAIN_TEST  100    1000    1000      0            0            # held-out TVsub pairs, from a mirror
+N_TEST           100    0       0         0            0            # pairs of each test set
+SPM_ZH           2000   8000    6000      16000        32000        # sentencepiece vocabulary
+SPM_EN           1500   8000    6000      16000        32000
+layers           2      3       2         -            -            # model, both sides: layers,
+dim              64     256     128       -            -            #   embedding size,
+ffn              64     1024    512       -            -            #   feed-forward size,
+heads            2      4       4         -            -            #   attention heads
+device           --cpu  --cpu   --cpu     --fp16       -            # for fairseq-train and fairseq-generate
+MAX_TOKENS       2000   2048    4096      16384        4096         # per batch
+LR               2e-3   1e-3    2e-3      7e-4         5e-4         # teacher's and students' (stage 1: 1e-2)
+WARMUP           20     400     200       1000         4000         # teacher's (students: 10% of theirs)
+TEACHER_UPDATES  60     600     3000      3000         100000
+STAGE1_UPDATES   20     100     300       300          10000
+STAGE2_UPDATES   20     200     2700      1000         50000        # (from scratch: stage 1 + stage 2)
+ratios           20     20,80   20,80     10,20,40,80  10,20,40,80  # defaults of --ratios
+seeds            1      1,2     1,2       1,2          1            # defaults of --seeds
 "
 
 set_profile() {
   local column setting value layers dim ffn heads device ratios seeds
   column=$(awk -v p="$PROFILE" '$1 == "setting" {for (i = 2; i <= NF; i++) if ($i == p) print i}' \
       <<< "$PROFILES")
-  [ -n "$column" ] || die "--profile must be smoke, cpu, gpu or paper (got $PROFILE)"
+  [ -n "$column" ] || die "--profile must be smoke, cpu, converge, gpu or paper (got $PROFILE)"
   while read -r setting value; do
     printf -v "$setting" '%s' "$value"  # the lower-case ones are this function's locals
   done < <(awk -v c="$column" 'NF && $1 != "setting" {print $1, $c}' <<< "$PROFILES")
@@ -231,7 +237,9 @@ binarize() {
   rm -rf "${WORKDIR:?}/bin"
   fairseq-preprocess --source-lang zh --target-lang en --trainpref "$spm/train" --validpref "$spm/valid" \
       --testpref "${testpref%,}" --destdir "$WORKDIR/bin" --workers 2 > "$WORKDIR/logs/preprocess.log"
-  fairseq-see-index "$WORKDIR/bin" "${SEMEME_ARGS[@]}" | tee "$WORKDIR/logs/index.log"
+  # the Morfessor segmenters (see_morfessor.<lang>.txt) are trained on the raw training text
+  fairseq-see-index "$WORKDIR/bin" "${SEMEME_ARGS[@]}" --segmenter-corpus "zh=$WORKDIR/raw/train.zh" \
+      --segmenter-corpus "en=$WORKDIR/raw/train.en" | tee "$WORKDIR/logs/index.log"
   echo "$splits" > "$WORKDIR/bin/TEST_SPLITS"  # fairseq's test, test1, ... in this order
   mark_done binarize
 }
@@ -318,7 +326,8 @@ pipeline_main() {
   local command="$0 $*" t0
   parse_args "$dataset" official_tests "$@"
   set_profile
-  readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
+  readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY \
+      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES ARCH_ARGS DEVICE_ARGS COMMON_TRAIN
   t0=$SECONDS
@@ -332,6 +341,7 @@ pipeline_main() {
   fi
   check_and_segment;  log "segmented ($((SECONDS - t0)) s)"
   binarize;           log "binarized and indexed ($((SECONDS - t0)) s)"
+  [ -z "$DATA_ONLY" ] || return 0
 
   train teacher "${SEEDS%% *}" --user-dir "$SEE_USER_DIR" --task translation --arch transformer \
       --share-decoder-input-output-embed --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \

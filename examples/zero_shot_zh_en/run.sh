@@ -29,7 +29,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$DATA_ROOT" ] || die "pass --data-root (a copy of shared/data/zh-en) or set FAIRSEQ_SEE_DATA"
 DATA_ROOT=$(cd "$DATA_ROOT" && pwd)
-SEMEME_ARGS=(--sememe-lexicon "$(hownet_lexicon "$DATA_ROOT")" --sememe-names "$(hownet_names "$DATA_ROOT")")
+SEMEME_ARGS=(--sememe-lexicon "$(hownet_lexicon "$DATA_ROOT")" --sememe-names "$(hownet_names "$DATA_ROOT")"
+             --wordnet "$(wordnet_dir "$DATA_ROOT")")
 mkdir -p "$WORKDIR" && cd "$WORKDIR"
 
 if [ ! -f bin/dict.zh.txt ]; then

@@ -19,6 +19,10 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="directory for checkpoint.pt and the extended dictionaries")
     parser.add_argument("--sememe-lexicon", required=True)
     parser.add_argument("--sememe-names")
+    parser.add_argument("--wordnet", help="WordNet 3.0 database folder, for a synset -> sememe lexicon (English)")
+    parser.add_argument("--morpheme-segmenter", choices=("morfessor", "none"), default="morfessor",
+                        help="as the model was trained: morfessor (the data dir's see_morfessor.<lang>.txt, else "
+                             "trained on the dictionary's pieces) or none")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--words", help="file with one new token per line (as it appears in the data)")
     source.add_argument("--corpus", help="tokenised text: every token missing from the dictionary and in the lexicon")
@@ -27,7 +31,7 @@ def main(argv=None):
 
 
 def extend_command(args):
-    lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names)
+    lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names, wordnet=args.wordnet)
     path = args.words or args.corpus
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: not found; pass a file of new words or a tokenised corpus")
@@ -35,7 +39,8 @@ def extend_command(args):
         lines = f.read().splitlines()
     words = [w.strip() for w in lines if w.strip()] if args.words else None
     report, added_units = extend(args.checkpoint, args.data, args.output, lexicon, words=words,
-                                 corpus=None if args.words else lines, side=args.side)
+                                 corpus=None if args.words else lines, side=args.side,
+                                 segmenter=args.morpheme_segmenter)
     for token, covered, fresh in report:
         note = f"untrained units: {' '.join(fresh)}" if fresh else "all units trained"
         print(f"+ {token}  ({'sememes' if covered else 'morphemes only'}; {note})")

@@ -30,7 +30,8 @@ def segment_command(args):
     if len(args.files) % 2:
         raise RecipeError("segment takes INPUT OUTPUT pairs")
     pairs = list(zip(args.files[0::2], args.files[1::2]))
-    for line in segment(pairs, args.sememe_lexicon, args.sememe_names, lexicon_words=not args.no_lexicon_words):
+    for line in segment(pairs, args.sememe_lexicon, args.sememe_names, args.wordnet,
+                        lexicon_words=not args.no_lexicon_words):
         print(line)
 
 
@@ -45,7 +46,7 @@ def spm_encode_command(args):
 
 def holdout_command(args):
     words, dropped, test = holdout(args.source, args.target, args.sememe_lexicon, args.out_prefix, args.sememe_names,
-                                   args.count, args.min_count, args.max_count, args.max_test)
+                                   args.count, args.min_count, args.max_count, args.max_test, args.wordnet)
     print(f"held out {len(words)} lexicon words ({args.min_count}-{args.max_count} sentences each): "
           f"{dropped:,} pairs dropped from training, {test} kept as the test set")
 
@@ -81,6 +82,7 @@ def parse_args(argv=None):
     p.add_argument("files", nargs="+", metavar="INPUT OUTPUT", help="pairs of raw and segmented files")
     p.add_argument("--sememe-lexicon")
     p.add_argument("--sememe-names")
+    p.add_argument("--wordnet", help="WordNet 3.0 folder, for a synset -> sememe lexicon among --sememe-lexicon")
     p.add_argument("--no-lexicon-words", action="store_true", help="plain jieba, for comparison")
     p.set_defaults(run=segment_command)
     p = commands.add_parser("spm-train")
@@ -99,6 +101,7 @@ def parse_args(argv=None):
     p.add_argument("target")
     p.add_argument("--sememe-lexicon", required=True)
     p.add_argument("--sememe-names")
+    p.add_argument("--wordnet", help="WordNet 3.0 folder, for a synset -> sememe lexicon among --sememe-lexicon")
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--min-count", type=int, default=8)
     p.add_argument("--max-count", type=int, default=40)

@@ -1,21 +1,33 @@
-"""Build the SEE index of a vocabulary: which units each token's senses entangle.
+"""Build the SEE index of a vocabulary: which units each slot of each token entangles.
 
-For a dictionary of ``V`` tokens, order ``o`` and rank ``R`` the index is
-  unit_ids    (V, R, o) int64  unit id of every factor of every sense
-  sense_mask  (V, R)    bool   which of the R sense slots a token really has
-  units       list of |U| unit names ("sem:fruit|水果", "mor:果", "sym:</s>")
-It is derived data (docs/METHOD.md, "The index"). numpy only, no torch/fairseq,
-so it can be built and inspected on its own.
+For a dictionary of ``V`` tokens, order ``o``, rank ``R`` and ``m`` tables the index is
+  unit_ids  (V, R, o) int32 (uint8)  row of the unit table read by every factor of every slot
+  units     list of the table's row names, "t<k>/<unit>": unit ``<unit>`` ("sem:fruit|水果",
+            "mor:果", "mor:▁", "pad.2", "id0.1:17", "sym:</s>") in table ``k``
+It is derived data (docs/METHOD.md, "The index"). numpy only, no torch/fairseq, so it can be built
+and inspected on its own.
+
+Every token fills all ``R`` slots, each an ``o``-tuple of units, in this order:
+  1. its senses (sememes, main first), at most ``R - 2`` of them (``R - 1`` when ``R`` is 2 and
+     there is no room for its morphemes), each filled up to ``o`` with the token's morphemes and
+     then with per-position pad units;
+  2. its morphemes: ``mor:▁`` first for a word-start piece (the marker is information: ``▁you`` and
+     ``you`` are different tokens), then Chinese characters one by one, or the Morfessor morphs of
+     a non-Chinese piece (the whole piece without a segmenter); padded with ``pad.<j>``;
+  3. identity units, last: slot ``R - 1`` holds ``id0.<j>:<digit j of v in base t>`` (``t^o >= V``),
+     which no other token shares all of, and any slot still free (a token with few senses) holds
+     the digits of another permutation of the ids (``id<r>``), like word2ketXS's ranks.
+A sememe or morpheme that only one token reads becomes a pad unit (``drop_single_token_units``).
+So no two tokens share a row structure, whatever ``o``, ``R`` and ``m``, and every slot is read.
+Slot ``k`` reads table ``k mod m``; a table holds only the units its slots read, so no row is
+dead and the parameter count is the count of parameters the table reads.
 
 Choices of ours where the paper leaves room (docs/METHOD.md), each stated once here:
-- A sense with fewer than ``o`` sememes is filled with the token's morphemes, then by repeating its
-  own units cyclically instead of shared padding units: with padding, every morpheme-only token
-  (almost all English pieces) would be ``T[piece] ⊗ T[pad] ⊗ T[pad]``, i.e. confined to one
-  ``q``-dimensional subspace; cycling gives ``T[p] ⊗ T[p] ⊗ T[p]``, which spans far more.
 - A merged bag of sememes (thunlp's file has no sense split) becomes pseudo-senses of ``o``
   sememes each, in file order, so no sememe is dropped for want of a sense structure.
 - More than ``o`` morphemes: keep the first ``o - 1`` and the last (Chinese words are head-final).
-- Senses are ranked by their number of distinct sememes (most informative first), stably.
+- Senses of a source without a frequency order are ranked by their number of distinct sememes (most
+  informative first), stably; WordNet's senses keep WordNet's frequency order.
 - A one-character non-Chinese piece ("a", "s") is not looked up: Chinese lexicons list Latin letters
   as words (the letter, with sememes like "character|文字"), which says nothing about the subword.
 """
@@ -33,6 +45,9 @@ from .files import atomic_output
 from .text import BPE_MARKER, CJK, CJK_OR_RUN, SPM_MARKER, is_special
 
 INDEX_FILE = "see_index.{lang}.npz"  # saved beside dict.<lang>.txt
+INDEX_FORMAT = 2  # 1: (V, R, o) ids into m full tables plus a sense mask (before every slot was filled)
+WORD_START = "mor:" + SPM_MARKER
+SHARED_KINDS = ("sem:", "mor:")  # the units that stand for meaning or form, shared between tokens
 
 
 def lookup_key(token):
@@ -43,11 +58,16 @@ def lookup_key(token):
     return key or token
 
 
-def morphemes(key):
-    """Chinese characters one by one; a run of other characters (a subword piece) as one unit."""
-    if not CJK.search(key):
-        return [key]
-    return CJK_OR_RUN.findall(key)
+def morphemes(key, segmenter=None):
+    """Chinese characters one by one; a run of other characters as the segmenter's morphs (one
+    morph, the whole run, without a segmenter or without letters)."""
+    morphs = []
+    for run in CJK_OR_RUN.findall(key):
+        if CJK.match(run) or segmenter is None or not any(ch.isalpha() for ch in run):
+            morphs.append(run)  # a character, or a run of digits/punctuation the segmenter would shred
+        else:
+            morphs.extend(segmenter.segment(run))
+    return morphs
 
 
 def lexicon_name(sources):
@@ -55,49 +75,102 @@ def lexicon_name(sources):
     return " + ".join(os.path.basename(s.strip()) for s in sources.split(",") if s.strip())
 
 
-def _cycle_fill(units, order):
-    """Repeat ``units`` cyclically up to ``order`` entries (see the module notes)."""
-    return tuple(units[i % len(units)] for i in range(order))
+def _padded(units, order):
+    """``units`` cut to ``order`` (first ``o - 1`` and the last) and padded with per-position pad units."""
+    if len(units) > order:
+        units = units[: order - 1] + units[-1:]
+    return tuple(units) + tuple(f"pad.{j}" for j in range(len(units), order))
 
 
-def token_senses(token, lexicon, order, rank):
-    """The unit-name tuples of a token's senses (at most ``rank``), and whether a sememe was found."""
-    if is_special(token):
-        return [_cycle_fill(["sym:" + token], order)], False
+def digits(value, base, order):
+    """``value`` as ``order`` digits in ``base``, most significant first."""
+    return [(value // base ** (order - 1 - j)) % base for j in range(order)]
+
+
+def identity_tuple(v, rank, base, order):
+    """The ``rank``-th identity tuple of token ``v``: rank 0 the digits of v, rank r > 0 those of an
+    affine permutation of range(base^order), so tokens that share digits at one rank rarely share
+    them at another."""
+    space = base ** order
+    multiplier = _coprime_multiplier(space, rank)
+    value = (v * multiplier + rank * 7919) % space if rank else v
+    return tuple(f"id{rank}.{j}:{d}" for j, d in enumerate(digits(value, base, order)))
+
+
+def _coprime_multiplier(space, rank):
+    """A multiplier coprime with ``space`` (so v -> a·v + c mod space is a permutation), different per rank."""
+    if rank == 0:
+        return 1
+    candidate = int(space * 0.6180339887) + 2 * rank + 1
+    while np.gcd(candidate, space) != 1:
+        candidate += 1
+    return candidate
+
+
+def identity_base(vocab, order):
+    """Smallest t with t^o >= V."""
+    t = 1
+    while t ** order < vocab:
+        t += 1
+    return t
+
+
+def token_senses(token, lexicon, order):
+    """The sememe tuples of a token's senses (each cut to ``order``), most useful first; empty
+    when the lexicon has none for it."""
+    if lexicon is None or is_special(token):
+        return []
     key = lookup_key(token)
-    pieces = ["mor:" + m for m in morphemes(key)]
-    if len(pieces) > order:
-        pieces = pieces[: order - 1] + pieces[-1:]
-    searchable = lexicon is not None and (len(key) > 1 or CJK.match(key))
-    entry = lexicon.get(key) if searchable else None
-    if entry is None and searchable and key.lower() != key:
+    if not (len(key) > 1 or CJK.match(key)):
+        return []
+    entry = lexicon.get(key)
+    if entry is None and key.lower() != key:
         entry = lexicon.get(key.lower())
     if entry is None:
-        return [_cycle_fill(pieces, order)], False
+        return []
     if entry.merged:
         bag = entry.senses[0]
         senses = [bag[i:i + order] for i in range(0, len(bag), order)]
     else:
         senses = [sense[:order] for sense in entry.senses]
-    senses = sorted(dict.fromkeys(senses), key=lambda sense: -len(sense))[:rank]
-    tuples = []
-    for sense in senses:
-        units = ["sem:" + s for s in sense]
-        units += [p for p in pieces if p not in units][: order - len(units)]
-        tuples.append(_cycle_fill(units, order))
-    return list(dict.fromkeys(tuples)), True
+    senses = list(dict.fromkeys(senses))
+    if not entry.frequency_ordered:
+        senses = sorted(senses, key=lambda sense: -len(sense))
+    return senses
+
+
+def token_slots(v, token, lexicon, order, rank, base, segmenter=None):
+    """The ``rank`` unit-name tuples of token ``v`` (see the module notes), and whether it got a sememe."""
+    if is_special(token):
+        semantic = [_padded(["sym:" + token], order)]
+        covered = False
+    else:
+        pieces = ["mor:" + m for m in morphemes(lookup_key(token), segmenter)]
+        senses = token_senses(token, lexicon, order)
+        covered = bool(senses)
+        room = rank - 2 if rank > 2 else rank - 1
+        semantic = []
+        for sense in senses[:room]:
+            units = ["sem:" + s for s in sense]
+            semantic.append(_padded(units + [p for p in pieces if p not in units][: order - len(units)], order))
+        morpheme_slot = morpheme_tuple(token, order, segmenter)
+        if len(semantic) < rank - 1 and morpheme_slot not in semantic:
+            semantic.append(morpheme_slot)
+    # identity: rank 0 in the last slot, further ranks in the free slots before it
+    free = rank - len(semantic)
+    identity = [identity_tuple(v, r, base, order) for r in reversed(range(free))]
+    return semantic + identity, covered
 
 
 @dataclass
 class SememeIndex:
-    unit_ids: np.ndarray  # (V, R, o) int64
-    sense_mask: np.ndarray  # (V, R) bool
-    units: list  # |U| unit names
+    unit_ids: np.ndarray  # (V, R, o) int32 (uint8 up to 256 rows): row of the unit table per slot and factor
+    units: list  # row names "t<k>/<unit>"
     covered: np.ndarray  # (V,) bool: token got >= 1 sememe
     special: np.ndarray  # (V,) bool: fairseq's own symbols, left out of coverage
     counts: np.ndarray  # (V,) int64: training-token counts from the dictionary
     checksum: str  # dictionary_checksum of the symbols it was built for
-    meta: dict = field(default_factory=dict)  # order, rank, lexicon
+    meta: dict = field(default_factory=dict)  # format, order, rank, tables, min_readers, lexicon, segmenter
 
     @property
     def order(self):
@@ -106,6 +179,10 @@ class SememeIndex:
     @property
     def rank(self):
         return self.unit_ids.shape[1]
+
+    @property
+    def tables(self):
+        return self.meta["tables"]
 
     def coverage(self):
         """(share of vocabulary types, share of training-token mass) with >= 1 sememe; specials excluded."""
@@ -116,23 +193,35 @@ class SememeIndex:
         return float(types), float(tokens)
 
     def distinct_rows(self):
-        """How many tokens get a distinct unit structure (identical rows give identical embeddings)."""
-        rows = np.where(self.sense_mask[:, :, None], self.unit_ids, -1).reshape(len(self.unit_ids), -1)
-        return len(np.unique(rows, axis=0))
+        """How many tokens have a row structure of their own (identical structures give identical rows)."""
+        return len(np.unique(self.unit_ids.reshape(len(self.unit_ids), -1), axis=0))
+
+    def live_rows(self):
+        """Share of the table's rows some token reads."""
+        return len(np.unique(self.unit_ids)) / len(self.units) if self.units else 0.0
+
+    def rows_per_token(self):
+        """Median number of distinct table rows a token's embedding is made of."""
+        flat = np.sort(self.unit_ids.reshape(len(self.unit_ids), -1), axis=1)
+        distinct = 1 + (np.diff(flat, axis=1) != 0).sum(axis=1)
+        return float(np.median(distinct))
 
     def summary(self, side):
         types, mass = self.coverage()
-        sememes = sum(u.startswith("sem:") for u in self.units)
-        return (f"SEE index ({side}): |V|={len(self.unit_ids):,} |U|={len(self.units):,} "
-                f"({sememes:,} sememes, {len(self.units) - sememes:,} morphemes/symbols) o={self.order} "
-                f"R={self.rank} coverage: types={100 * types:.1f}% tokens={100 * mass:.1f}% "
-                f"distinct rows={self.distinct_rows():,}")
+        names = {u.split("/", 1)[1] for u in self.units}
+        sememes = sum(u.startswith("sem:") for u in names)
+        morphs = sum(u.startswith("mor:") for u in names)
+        return (f"SEE index ({side}): |V|={len(self.unit_ids):,} rows={len(self.units):,} in {self.tables} tables "
+                f"({sememes:,} sememes, {morphs:,} morphemes, {len(names) - sememes - morphs:,} identity/pad/"
+                f"symbol units) o={self.order} R={self.rank} coverage: types={100 * types:.1f}% "
+                f"tokens={100 * mass:.1f}% distinct rows={self.distinct_rows():,}/{len(self.unit_ids):,} "
+                f"live rows={100 * self.live_rows():.1f}% rows per token (median)={self.rows_per_token():.0f}")
 
     def save(self, path):
         """Write atomically: an interrupted save leaves any previous file intact."""
         buffer = io.BytesIO()
-        np.savez(buffer, unit_ids=self.unit_ids, sense_mask=self.sense_mask, covered=self.covered,
-                 special=self.special, counts=self.counts, units=np.array(self.units, dtype=str),
+        np.savez(buffer, unit_ids=self.unit_ids, covered=self.covered, special=self.special, counts=self.counts,
+                 units=np.array(self.units, dtype=str),
                  meta=np.array(json.dumps(dict(self.meta, checksum=self.checksum))))
         with atomic_output(path) as tmp, open(tmp, "wb") as f:
             f.write(buffer.getvalue())
@@ -142,13 +231,17 @@ class SememeIndex:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
-                return cls(unit_ids=data["unit_ids"].astype(np.int64), sense_mask=data["sense_mask"].astype(bool),
-                           units=[str(u) for u in data["units"]], covered=data["covered"].astype(bool),
-                           special=data["special"].astype(bool),
+                if meta.get("format", 1) != INDEX_FORMAT:
+                    raise LexiconError(f"{path}: a SEE index of format {meta.get('format', 1)} (this version "
+                                       f"reads {INDEX_FORMAT}); rebuild it with fairseq-see-index")
+                return cls(unit_ids=data["unit_ids"], units=[str(u) for u in data["units"]],
+                           covered=data["covered"].astype(bool), special=data["special"].astype(bool),
                            counts=data["counts"].astype(np.int64), checksum=meta.pop("checksum"), meta=meta)
         except FileNotFoundError:
             raise LexiconError(f"{path}: SEE index not found; build it with fairseq-see-index") from None
-        except (ValueError, KeyError, OSError) as e:
+        except (ValueError, KeyError, OSError, EOFError) as e:
+            if isinstance(e, LexiconError):
+                raise
             raise LexiconError(f"{path}: not a SEE index ({type(e).__name__}); delete it and rebuild "
                                "with fairseq-see-index") from None
 
@@ -157,72 +250,153 @@ class SememeIndex:
                                     dictionary_path, path, "rebuild it with fairseq-see-index")
 
 
-def build_index(symbols, counts, lexicon, order, rank, lexicon_name=None):
-    """Build the index of a fairseq dictionary (its ``symbols`` and ``counts``) from a lexicon."""
-    if order < 1 or rank < 1:
-        raise LexiconError(f"--see-order and --see-rank must be >= 1 (got {order}, {rank})")
-    vocab = len(symbols)
-    unit_ids = np.zeros((vocab, rank, order), dtype=np.int64)
-    sense_mask = np.zeros((vocab, rank), dtype=bool)
-    covered = np.zeros(vocab, dtype=bool)
-    # special symbols first, so their unit ids are the same whatever the lexicon
-    unit_of = {"sym:" + t: i for i, t in enumerate(t for t in symbols if is_special(t))}
-    per_token = []
-    for v, token in enumerate(symbols):
-        senses, covered[v] = token_senses(token, lexicon, order, rank)
-        per_token.append(senses)
-        for sense in senses:
-            for unit in sense:
-                unit_of.setdefault(unit, None)
-    specials = [u for u, i in unit_of.items() if i is not None]
-    others = sorted(u for u, i in unit_of.items() if i is None)
-    units = specials + others
-    unit_of = {u: i for i, u in enumerate(units)}
-    for v, senses in enumerate(per_token):
-        for k, sense in enumerate(senses):
-            unit_ids[v, k] = [unit_of[u] for u in sense]
-            sense_mask[v, k] = True
-    meta = {"order": order, "rank": rank, "lexicon": lexicon_name or (lexicon.name if lexicon else None)}
-    return SememeIndex(unit_ids=unit_ids, sense_mask=sense_mask, units=units, covered=covered,
-                       special=np.array([is_special(t) for t in symbols], dtype=bool),
-                       counts=np.asarray(counts, dtype=np.int64), checksum=dictionary_checksum(symbols), meta=meta)
+def drop_single_token_units(slots, min_readers=2):
+    """Every sememe or morpheme read by fewer than ``min_readers`` tokens replaced by its position's
+    pad unit.
 
-
-def morpheme_index(symbols, counts, order, rank=1):
-    """The index with no lexicon: every token is its morphemes only (MorphTE's units).
-
-    Characters for Chinese, the whole piece for other subword pieces, specials as their own unit;
-    the same rules as ``build_index`` (morphemes cut to ``order`` and cycled), one sense per token.
+    A unit of one token would be a per-token vector of ``q`` parameters, which the token's identity
+    units already make up for fewer; its parameters are better spent on units that tokens share.
     """
-    return build_index(symbols, counts, None, order, rank, lexicon_name="morphemes only")
+    readers = {}
+    for v, token_slot_tuples in enumerate(slots):
+        for units in token_slot_tuples:
+            for unit in units:
+                if unit.startswith(SHARED_KINDS):
+                    readers.setdefault(unit, set()).add(v)
+    single = {unit for unit, tokens in readers.items() if len(tokens) < min_readers}
+    return [[tuple(f"pad.{j}" if unit in single else unit for j, unit in enumerate(units))
+             for units in token_slot_tuples] for token_slot_tuples in slots]
+
+
+def index_dtype(rows):
+    """The integer type of the row ids: int32 (int64 before). int16 would hold most tables' rows, but
+    multi-process fairseq broadcasts a checkpoint's tensors when it loads one, and neither gloo nor
+    NCCL can broadcast int16 (uint8 they can, for tables of at most 256 rows)."""
+    return np.uint8 if rows <= 256 else np.int32
+
+
+def assign_rows(slots, tables):
+    """Row ids (V, R, o) and row names from every token's slot tuples: slot k reads table k mod m,
+    and a table holds just the units its slots read (specials' units first, so their rows do not
+    depend on the lexicon)."""
+    vocab, rank, order = len(slots), len(slots[0]), len(slots[0][0])
+    used = [dict() for _ in range(tables)]  # table -> {unit: None}, first use order
+    for token_slots_ in slots:
+        for k, units in enumerate(token_slots_):
+            for unit in units:
+                used[k % tables].setdefault(unit, None)
+    names = []
+    for k, table_units in enumerate(used):
+        specials = [u for u in table_units if u.startswith("sym:")]
+        names += [f"t{k}/{u}" for u in specials + sorted(u for u in table_units if not u.startswith("sym:"))]
+    row_of = {name: i for i, name in enumerate(names)}
+    unit_ids = np.empty((vocab, rank, order), dtype=index_dtype(len(names)))
+    for v, token_slots_ in enumerate(slots):
+        for k, units in enumerate(token_slots_):
+            unit_ids[v, k] = [row_of[f"t{k % tables}/{u}"] for u in units]
+    return unit_ids, names
+
+
+def check_index_sizes(order, rank, tables):
+    """One-line errors for sizes no index can have."""
+    if order < 1 or rank < 1 or tables < 1:
+        raise LexiconError(f"--see-order, --see-rank and --see-tables must be >= 1 (got {order}, {rank}, {tables})")
+    if rank < 2:
+        raise LexiconError(f"--see-rank must be >= 2 (got {rank}): the last slot of every token holds the "
+                           "identity units that keep its row its own")
+
+
+class IndexBuilder:
+    """Indexes of one dictionary at any sizes; the slot tuples of an (order, rank) are built once,
+    so the ratio picker can price every table count cheaply."""
+
+    def __init__(self, symbols, counts, lexicon, segmenter=None, lexicon_name=None, segmenter_name=None,
+                 min_readers=2):
+        self.symbols, self.counts, self.lexicon, self.segmenter = list(symbols), counts, lexicon, segmenter
+        self.min_readers = min_readers
+        self.lexicon_name = lexicon_name or (lexicon.name if lexicon is not None else None)
+        self.segmenter_name = segmenter_name
+        self._slots = {}
+
+    def slots(self, order, rank):
+        """(every token's slot tuples, which tokens got a sememe) at this order and rank."""
+        if (order, rank) not in self._slots:
+            base = identity_base(len(self.symbols), order)
+            slots, covered = [], np.zeros(len(self.symbols), dtype=bool)
+            for v, token in enumerate(self.symbols):
+                token_slot_tuples, covered[v] = token_slots(v, token, self.lexicon, order, rank, base, self.segmenter)
+                slots.append(token_slot_tuples)
+            slots = drop_single_token_units(slots, self.min_readers)
+            # covered: a sememe unit survived (one of a single token's own sememes does not)
+            covered &= np.array([any(u.startswith("sem:") for units in token_slot_tuples for u in units)
+                                 for token_slot_tuples in slots])
+            self._slots[(order, rank)] = slots, covered
+        return self._slots[(order, rank)]
+
+    def build(self, order, rank, tables=1):
+        check_index_sizes(order, rank, tables)
+        slots, covered = self.slots(order, rank)
+        unit_ids, names = assign_rows(slots, tables)
+        meta = {"format": INDEX_FORMAT, "order": order, "rank": rank, "tables": tables, "min_readers": self.min_readers,
+                "lexicon": self.lexicon_name, "segmenter": self.segmenter_name}
+        return SememeIndex(unit_ids=unit_ids, units=names, covered=covered.copy(),
+                           special=np.array([is_special(t) for t in self.symbols], dtype=bool),
+                           counts=np.asarray(self.counts, dtype=np.int64), checksum=dictionary_checksum(self.symbols),
+                           meta=meta)
+
+
+def build_index(symbols, counts, lexicon, order, rank, tables=1, segmenter=None, lexicon_name=None, min_readers=2):
+    """The index of a fairseq dictionary (its ``symbols`` and ``counts``) from a lexicon and (for
+    non-Chinese pieces) a morpheme segmenter; either may be None."""
+    return IndexBuilder(symbols, counts, lexicon, segmenter, lexicon_name, min_readers=min_readers).build(
+        order, rank, tables)
+
+
+def morpheme_tuple(token, order, segmenter=None):
+    """A token's morphemes as one ``order``-tuple: the word-start marker, Chinese characters or the
+    segmenter's morphs, per-position pads (a special symbol is its own unit)."""
+    if is_special(token):
+        return _padded(["sym:" + token], order)
+    key = lookup_key(token)
+    start = [WORD_START] if token.startswith(SPM_MARKER) and key != token else []
+    return _padded(start + ["mor:" + m for m in morphemes(key, segmenter)], order)
+
+
+def morpheme_index(symbols, order, segmenter=None):
+    """MorphTE's index: every token as one tuple of morphemes (``morpheme_tuple``), no sememes and no
+    identity units. Returns ``(morpheme_ids (V, order), unit names)``."""
+    tuples = [morpheme_tuple(token, order, segmenter) for token in symbols]
+    specials = list(dict.fromkeys(u for t in tuples for u in t if u.startswith("sym:")))
+    units = specials + sorted({u for t in tuples for u in t} - set(specials))
+    row_of = {u: i for i, u in enumerate(units)}
+    ids = np.array([[row_of[u] for u in t] for t in tuples], dtype=index_dtype(len(units))).reshape(len(symbols), order)
+    return ids, units
 
 
 def randomize_sememes(index, seed):
     """The ``see_random`` ablation: every token's sememes replaced by random sememes, same count.
 
-    For each token, its distinct sememe units (over all its senses) are mapped one-to-one onto as
-    many distinct sememe units drawn uniformly, without replacement, from the index's own sememe
-    inventory; morphemes and specials are kept, and so are the sense structure (which factor of
-    which sense repeats which sememe), the mask and the unit inventory, hence the parameter count.
-    Deterministic for a seed (numpy's PCG64, tokens visited in dictionary order).
+    Per token and table, its distinct sememe rows are mapped one-to-one onto as many distinct
+    sememe rows of the same table, drawn uniformly without replacement; morphemes, identity units,
+    specials and the slot structure are kept, and so is the row inventory, hence the parameter
+    count. Deterministic for a seed (numpy's PCG64, tokens visited in dictionary order).
     """
-    sememes = np.array([i for i, u in enumerate(index.units) if u.startswith("sem:")], dtype=np.int64)
-    is_sememe = np.zeros(len(index.units), dtype=bool)
-    is_sememe[sememes] = True
+    tables = index.tables
+    table_of = np.array([int(u.split("/", 1)[0][1:]) for u in index.units])
+    is_sememe = np.array(["/sem:" in u for u in index.units])
+    sememes_of_table = [np.flatnonzero(is_sememe & (table_of == k)) for k in range(tables)]
     rng = np.random.default_rng(seed)
     unit_ids = index.unit_ids.copy()
     for v in range(len(unit_ids)):
-        used = unit_ids[v][index.sense_mask[v]]  # (senses, o)
-        own = list(dict.fromkeys(int(u) for u in used.ravel() if is_sememe[u]))  # first-seen order
-        if not own:
-            continue
-        drawn = rng.choice(sememes, size=len(own), replace=False)
-        mapping = dict(zip(own, drawn.tolist()))
-        rows = unit_ids[v]
-        for k in range(rows.shape[0]):
-            if index.sense_mask[v, k]:
-                rows[k] = [mapping.get(int(u), int(u)) for u in rows[k]]
-    meta = dict(index.meta, randomized_seed=seed)
-    return SememeIndex(unit_ids=unit_ids, sense_mask=index.sense_mask.copy(), units=list(index.units),
-                       covered=index.covered.copy(), special=index.special.copy(), counts=index.counts.copy(),
-                       checksum=index.checksum, meta=meta)
+        rows = unit_ids[v]  # (R, o), a view
+        own = list(dict.fromkeys(int(u) for u in rows.ravel() if is_sememe[u]))  # first-seen order
+        mapping = {}
+        for k in range(tables):
+            mine = [u for u in own if table_of[u] == k]
+            if mine:
+                mapping.update(zip(mine, rng.choice(sememes_of_table[k], size=len(mine), replace=False).tolist()))
+        if mapping:
+            rows[...] = np.vectorize(lambda u: mapping.get(int(u), int(u)), otypes=[rows.dtype])(rows)
+    return SememeIndex(unit_ids=unit_ids, units=list(index.units), covered=index.covered.copy(),
+                       special=index.special.copy(), counts=index.counts.copy(), checksum=index.checksum,
+                       meta=dict(index.meta, randomized_seed=seed))

@@ -11,10 +11,13 @@ class Entry:
 
     ``merged`` marks sources that give one bag of sememes per word instead of real senses
     (thunlp's merged file); the index builder splits such a bag into pseudo-senses.
+    ``frequency_ordered`` marks senses listed most frequent first (WordNet's order), which the index
+    keeps; other sources' senses are ranked by the index.
     """
 
     senses: tuple
     merged: bool = False
+    frequency_ordered: bool = False
 
 
 @dataclass

@@ -35,7 +35,10 @@ JSON object, then Morfessor's own segmentation-file format, one training type a 
 import json
 import logging
 import math
+import os
 import random
+import re
+from collections import Counter
 
 import morfessor
 import morfessor.utils
@@ -43,6 +46,7 @@ from morfessor.baseline import ConstrNode, Encoding
 
 from .files import atomic_output
 from .model import LexiconError
+from .text import BPE_MARKER, CJK, SPM_MARKER, is_special
 
 MAGIC = "# fairseq-see Morfessor segmenter, format 1"
 PARAMS_PREFIX = "# params: "
@@ -314,3 +318,43 @@ class MorfessorSegmenter:
                 raise LexiconError(f"{path}: the segmentations contradict each other at '{word}' (one of "
                                    f"its morphs is a training word that is split); {fix}")
         return cls(model, segmentations, {word: count for count, word, _ in entries}, params)
+
+
+# ---- segmenters for a side of a SEE index ---------------------------------------------------------
+
+SEGMENTER_FILE = "see_morfessor.{lang}.txt"  # saved beside dict.<lang>.txt and see_index.<lang>.npz
+WORD = re.compile(r"[^\W\d_]+")  # a run of letters
+
+
+def corpus_words(lines):
+    """Word types with counts of plain text: runs of letters (Chinese characters never reach the
+    segmenter, so a Chinese side's words are its embedded Latin words)."""
+    counts = Counter()
+    for line in lines:
+        counts.update(word for word in WORD.findall(line) if not CJK.search(word))
+    return counts
+
+
+def dictionary_words(symbols, counts):
+    """Word types of a fairseq dictionary's pieces: markers stripped, letters only, specials left out
+    (a poorer source than running text: frequent pieces are whole words and stay whole)."""
+    words = Counter()
+    for token, count in zip(symbols, counts):
+        if is_special(token):
+            continue
+        key = token.lstrip(SPM_MARKER)
+        key = key[: -len(BPE_MARKER)] if key.endswith(BPE_MARKER) else key
+        if key and WORD.fullmatch(key) and not CJK.search(key):
+            words[key] += max(int(count), 1)
+    return words
+
+
+def side_segmenter(data_dir, lang, symbols, counts):
+    """A side's segmenter as the task uses it: ``see_morfessor.<lang>.txt`` in the data directory
+    (fairseq-see-index writes it), else one trained on the dictionary's word-like pieces (None if
+    it has none). Returns the segmenter."""
+    path = os.path.join(data_dir, SEGMENTER_FILE.format(lang=lang))
+    if os.path.exists(path):
+        return MorfessorSegmenter.load(path)
+    words = dictionary_words(symbols, counts)
+    return MorfessorSegmenter.train(words) if words else None

@@ -42,9 +42,13 @@ class SEETransformerModel(TransformerModel):
                             help="see_random: seed of the random sememe assignment (default 1)")
         parser.add_argument("--see-order", type=int, metavar="O",
                             help="unit vectors entangled per sense; unit size is ceil(d^(1/O))")
-        parser.add_argument("--see-rank", type=int, metavar="R", help="senses kept per token (at most)")
+        parser.add_argument("--see-rank", type=int, metavar="R",
+                            help="slots per token (>= 2): up to R-2 senses, the morphemes, identity units last")
         parser.add_argument("--see-tables", type=int, metavar="M",
-                            help="unit tables; sense k uses table k mod M")
+                            help="unit tables; slot k reads table k mod M (a table holds only the units its slots read)")
+        parser.add_argument("--tied-output-bias", action="store_true",
+                            help="a per-token bias on the tied output logits of a compressed target table (|V| "
+                                 "parameters, counted): layer-normalised rows cannot express frequency by norm")
 
     @classmethod
     def from_pretrained(cls, model_name_or_path, checkpoint_file="model.pt", data_name_or_path=".", **kwargs):
@@ -61,7 +65,7 @@ class SEETransformerModel(TransformerModel):
     @classmethod
     def build_model(cls, args, task):
         see_base_architecture(args)
-        if not hasattr(task, "sememe_index"):
+        if not hasattr(task, "side_indexes"):
             raise UserInputError("see_transformer needs --task translation_sememe (it provides the sememe index)")
         if args.encoder_layers_to_keep:
             args.encoder_layers = len(args.encoder_layers_to_keep.split(","))
@@ -94,7 +98,7 @@ class SEETransformerModel(TransformerModel):
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=getattr(args, "embedding_compression_ratio", None), see=see,
-            index_for=lambda order, required: task.sememe_index(side, order, args.see_rank, required))
+            indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias)
         if getattr(embedding, "placeholder", False):
             stats = None  # the checkpoint's index decides the sizes
         for line in notes + ([format_stats(stats)] if stats else []):
@@ -115,6 +119,7 @@ def see_base_architecture(args):
         if getattr(args, name, None) is None:
             setattr(args, name, default)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)
+    args.tied_output_bias = getattr(args, "tied_output_bias", False)
     base_architecture(args)
 
 

@@ -23,6 +23,7 @@ class TiedTableProjection(nn.Module):
         self._embedding = (embedding,)  # a tuple: not a submodule
 
     def forward(self, features):
-        table = self._embedding[0].table()  # (V, d)
-        logits = F.linear(features.reshape(-1, features.shape[-1]), table)  # (B*T, V)
+        embedding = self._embedding[0]
+        table = embedding.table()  # (V, d)
+        logits = F.linear(features.reshape(-1, features.shape[-1]), table, embedding.output_bias)  # (B*T, V)
         return logits.view(*features.shape[:-1], table.shape[0])  # (B, T, V)

@@ -49,38 +49,45 @@ class Dictionary:
         self.symbols, self.counts, self.pad, self.path = list(symbols), list(counts), pad, path
 
 
-def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, index_for=None):
+def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, indexes=None, output_bias=False):
     """A token embedding of ``kind`` for ``dictionary``. Returns ``(embedding, stats, notes)``.
 
     ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
     ``ratio``: pick the size knob for |V|·d/params ~= ratio instead (the configured order preferred).
-    ``see``: SEE's ``{"order", "rank", "tables", "random_seed"}``; ``index_for(order, required)``
-    gives the sememe index of this side at an order (None when there is none to build: then the
-    model is a placeholder a checkpoint fills, or, when not ``required``, that order is skipped).
+    ``see``: SEE's ``{"order", "rank", "tables", "random_seed"}``.
+    ``indexes``: this side's indexes: ``indexes.index(order, rank, tables, required)`` (None when
+    there is none to build: then the model is a placeholder a checkpoint fills, or, when not
+    ``required``, those sizes are skipped) and ``indexes.segmenter`` (morphemes of non-Chinese pieces).
+    ``output_bias``: give a compressed table a per-token bias for the tied output logits.
     ``notes`` are log lines of what the ratio picker chose.
     """
     vocab = len(dictionary.symbols)
     if kind == "full":
+        if output_bias:
+            raise UserInputError("--tied-output-bias is for compressed tables; a full table's tied output is fairseq's own")
         return Embedding(vocab, dim, dictionary.pad), full_embedding_stats(vocab, dim, side), []
     if kind in ("see", "see_random"):
-        embedding, notes = _see_embedding(kind, side, dictionary, dim, ratio, see, index_for)
+        embedding, notes = _see_embedding(kind, side, dictionary, dim, ratio, see, indexes)
     elif kind in BASELINE_TYPES:
-        embedding, notes = _baseline_embedding(kind, side, dictionary, dim, dict(DEFAULT_SIZES, **(sizes or {})), ratio)
+        embedding, notes = _baseline_embedding(kind, side, dictionary, dim, dict(DEFAULT_SIZES, **(sizes or {})), ratio,
+                                               indexes)
     else:
         raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
+    if output_bias:
+        embedding.add_output_bias()
     return embedding, embedding.stats(), notes
 
 
-def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio):
+def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio, indexes):
     vocab, notes = len(dictionary.symbols), []
     if kind == "morphte":
-        index = morpheme_index(dictionary.symbols, dictionary.counts, sizes["morphte_order"])
+        morpheme_ids, units = morpheme_index(dictionary.symbols, sizes["morphte_order"],
+                                             indexes.segmenter if indexes is not None else None)
         config = {"order": sizes["morphte_order"], "rank": sizes["morphte_rank"]}
         if ratio is not None:
-            config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config["order"], units=len(index.units))
+            config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config["order"], units=len(units))
             notes.append(ratio_note(side, kind, ratio, achieved, config))
-        embedding = MorphTEEmbedding(index.unit_ids[:, 0, :], index.units, dim, dictionary.pad, config["rank"], side=side)
-        return embedding, notes
+        return MorphTEEmbedding(morpheme_ids, units, dim, dictionary.pad, config["rank"], side=side), notes
     config = ({"rank": sizes["low_rank_dim"]} if kind == "low_rank"
               else {"order": sizes[f"{kind}_order"], "rank": sizes[f"{kind}_rank"]})
     if ratio is not None:
@@ -91,31 +98,36 @@ def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio):
     return FACTORED[kind](vocab, dim, dictionary.pad, config["order"], config["rank"], side=side), notes
 
 
-def _see_embedding(kind, side, dictionary, dim, ratio, see, index_for):
+def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     order, rank, tables = see["order"], see["rank"], see["tables"]
     check_see_dimensions(dim, order, rank, tables)
-    index, notes = index_for(order, True), []
+    index, notes = indexes.index(order, rank, tables, required=True), []
     if ratio is not None and index is not None:
-        # the unit inventory depends on the order: one index per candidate order that can be built
-        indexes = {order: index}
-        for other in fitting_orders(dim, (3, 4, 2)):
-            candidate = indexes.get(other) or index_for(other, False)
-            if candidate is not None:
-                indexes[other] = candidate
+        # the rows depend on the order, the slots and the table count: price every fitting combination
+        # (ranks R and R+2: two more slots hold identity units, a finer step than a table)
+        candidates = {(order, rank, tables): index}
+        for other_order in fitting_orders(dim, (3, 4, 2)):
+            for other_rank in (rank, rank + 2):
+                for other_tables in range(1, other_rank + 1):
+                    sizes = (other_order, other_rank, other_tables)
+                    if sizes not in candidates:
+                        candidate = indexes.index(*sizes, required=False)
+                        if candidate is not None:
+                            candidates[sizes] = candidate
         config, _, achieved = pick_size(kind, len(dictionary.symbols), dim, ratio, order=order,
-                                        units={o: len(i.units) for o, i in indexes.items()}, max_tables=rank)
-        order, tables, index = config["order"], config["tables"], indexes[config["order"]]
+                                        units={sizes: len(i.units) for sizes, i in candidates.items()})
+        order, rank, tables = config["order"], config["rank"], config["tables"]
+        index = candidates[(order, rank, tables)]
         notes.append(ratio_note(side, kind, ratio, achieved, config))
     if index is None:
-        unit_ids, sense_mask, units = placeholder_index(len(dictionary.symbols), order, rank)
+        unit_ids, units = placeholder_index(len(dictionary.symbols), order, rank)
         notes.append(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")
         coverage = None
     else:
         if kind == "see_random":
             index = randomize_sememes(index, 1 if see.get("random_seed") is None else see["random_seed"])
-        unit_ids, sense_mask, units, coverage = index.unit_ids, index.sense_mask, index.units, index.coverage()[0]
+        unit_ids, units, coverage = index.unit_ids, index.units, index.coverage()[0]
     embedding = SememeEntanglementEmbedding(
-        unit_ids, sense_mask, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad,
-        tables=tables, side=side, placeholder=index is None, kind=kind, dictionary_path=dictionary.path,
-        coverage=coverage)
+        unit_ids, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad, tables=tables, side=side,
+        placeholder=index is None, kind=kind, dictionary_path=dictionary.path, coverage=coverage)
     return embedding, notes

@@ -40,14 +40,14 @@ def _near(x, low=1, high=None):
     return sorted({min(max(int(v), low), high) if high else max(int(v), low) for v in values})
 
 
-def pick_size(kind, vocab, dim, ratio, order=None, units=None, max_tables=None, tolerance=0.05):
+def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
     """Sizes of a ``kind`` embedding for a requested compression ratio |V|·d / params.
 
     Returns ``(config, params, achieved_ratio)``. The knob per type: ``e`` for low_rank, ``rank``
     (and, when the preferred ``order`` cannot get within ``tolerance``, the order) for word2ket,
-    word2ketxs and tt, ``rank`` for morphte (its order is fixed by its index), ``tables`` m <=
-    ``max_tables`` (SEE's rank) and the order for see / see_random. ``units`` is |M| for morphte,
-    and ``{order: |U|}`` for see (the inventory depends on the order). A ratio out of a type's reach
+    word2ketxs and tt, ``rank`` for morphte (its order is fixed by its index), the order, slots and
+    tables for see / see_random. ``units`` is |M| for morphte, and ``{(order, rank, tables): rows}``
+    for see (the rows its index at those sizes reads: every row is read). A ratio out of a type's reach
     gets its nearest achievable size; the caller prints what was achieved.
     """
     if ratio <= 0:
@@ -76,9 +76,8 @@ def pick_size(kind, vocab, dim, ratio, order=None, units=None, max_tables=None, 
         for r in _near((target - 2 * dim) / per_rank):
             candidates.append(({"order": order, "rank": r}, MorphTEEmbedding.count(dim, order, r, units)))
     elif kind in ("see", "see_random"):
-        for n, u in units.items():
-            for m in range(1, (max_tables or 1) + 1):
-                candidates.append(({"order": n, "tables": m}, SememeEntanglementEmbedding.count(dim, n, m, u)))
+        for (n, r, m), rows in units.items():
+            candidates.append(({"order": n, "rank": r, "tables": m}, SememeEntanglementEmbedding.count(dim, n, rows)))
     else:
         raise UserInputError(f"no size to pick for embedding type {kind!r}")
     config, params = _best(candidates, full, ratio, order, tolerance)

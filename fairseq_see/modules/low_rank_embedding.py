@@ -3,6 +3,7 @@
 import torch
 import torch.nn as nn
 
+from ..errors import UserInputError
 from .rebuilt_table_embedding import RebuiltTableEmbedding
 
 
@@ -18,7 +19,7 @@ class LowRankEmbedding(RebuiltTableEmbedding):
     def __init__(self, num_embeddings, embedding_dim, padding_idx, rank, side=""):
         super().__init__()
         if rank < 1:
-            raise ValueError(f"low_rank: --low-rank-dim must be >= 1 (got {rank})")
+            raise UserInputError(f"low_rank: --low-rank-dim must be >= 1 (got {rank})")
         self.num_embeddings, self.embedding_dim, self.padding_idx, self.side = (
             num_embeddings, embedding_dim, padding_idx, side)
         self.weight_in = nn.Parameter(torch.empty(num_embeddings, rank))  # (V, e)

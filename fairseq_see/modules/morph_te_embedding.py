@@ -4,13 +4,16 @@ import torch
 import torch.nn as nn
 
 from .rebuilt_table_embedding import RebuiltTableEmbedding
+from ..errors import UserInputError
 from .sememe_entanglement import entangle, table_parameters, unit_size
+
 
 class MorphTEEmbedding(RebuiltTableEmbedding):
     """MorphTE: a word's row is LN(Σ_k T_k[m_1] ⊗ … ⊗ T_k[m_n])[:d] over its n morphemes.
 
-    morpheme_ids (V, n) int64: the morpheme-only index of the dictionary (Chinese characters, whole
-                               subword pieces, a unit per special symbol; ``morpheme_index``), a
+    morpheme_ids (V, n):       MorphTE's index of the dictionary (``lexicon.index.morpheme_index``:
+                               Chinese characters, Morfessor morphs, the word-start marker as a
+                               morpheme, per-position pad morphemes, a unit per special symbol), a
                                buffer, so it travels in checkpoints
     unit_vectors (r, |M|, q):  r morpheme tables, rank k reads table k (MorphTE's rank)
     It is SEE's ``entangle`` with r identical "senses" per word, each on its own table.
@@ -20,10 +23,10 @@ class MorphTEEmbedding(RebuiltTableEmbedding):
 
     def __init__(self, morpheme_ids, units, embedding_dim, padding_idx, rank, side=""):
         super().__init__()
-        morpheme_ids = torch.as_tensor(morpheme_ids, dtype=torch.long)
+        morpheme_ids = torch.as_tensor(morpheme_ids)
         vocab, order = morpheme_ids.shape
         if rank < 1:
-            raise ValueError(f"morphte: rank must be >= 1 (got {rank})")
+            raise UserInputError(f"morphte: rank must be >= 1 (got {rank})")
         self.num_embeddings, self.embedding_dim, self.padding_idx, self.side = (
             vocab, embedding_dim, padding_idx, side)
         self.units = list(units)
@@ -43,12 +46,12 @@ class MorphTEEmbedding(RebuiltTableEmbedding):
 
     @staticmethod
     def count(dim, order, rank, units):
-        return table_parameters(dim, order, rank, units)  # rank plays SEE's tables
+        return table_parameters(dim, order, rank * units)  # a table of |M| rows per rank
 
     def live_parameters(self):
-        """Morpheme rows some token reads (every rank reads every token's morphemes), plus the LayerNorm."""
-        rank, _, q = self.unit_vectors.shape
-        return rank * self.morpheme_ids.unique().numel() * q + sum(p.numel() for p in self.layer_norm.parameters())
+        """All parameters but the morpheme rows no token reads (every rank reads every token's morphemes)."""
+        rank, morphemes, q = self.unit_vectors.shape
+        return self.num_parameters() - rank * (morphemes - self.morpheme_ids.unique().numel()) * q
 
     def reset_parameters(self):
         # as SEE: unit vectors of norm ~1, LayerNorm gain d^-1/2 (fairseq's embedding scale)
@@ -58,10 +61,12 @@ class MorphTEEmbedding(RebuiltTableEmbedding):
         self.invalidate()
 
     def build_table(self):
-        vocab, order = self.morpheme_ids.shape
-        ids = self.morpheme_ids.unsqueeze(1).expand(vocab, self.rank, order)  # (V, r, n)
-        mask = torch.ones(vocab, self.rank, dtype=torch.bool, device=ids.device)  # (V, r)
-        return self.layer_norm(entangle(self.unit_vectors, ids, mask, self.embedding_dim))  # (V, d)
+        rank, morphemes, q = self.unit_vectors.shape
+        # rank k reads table k: row k*|M| + m of the flattened (r*|M|, q) table
+        offsets = torch.arange(rank, device=self.morpheme_ids.device).view(1, rank, 1) * morphemes  # (1, r, 1)
+        ids = self.morpheme_ids.long().unsqueeze(1) + offsets  # (V, r, n)
+        table = entangle(self.unit_vectors.reshape(rank * morphemes, q), ids, self.embedding_dim)  # (V, d)
+        return self.layer_norm(table)
 
     def unit_count(self):
         return len(self.units)

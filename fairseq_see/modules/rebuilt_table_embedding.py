@@ -20,6 +20,7 @@ class RebuiltTableEmbedding(nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.register_parameter("output_bias", None)  # see add_output_bias
         self._cache_key = None
         self._cache = None
 
@@ -31,6 +32,16 @@ class RebuiltTableEmbedding(nn.Module):
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
+
+    def add_output_bias(self):
+        """A per-token bias (|V| parameters) for the logits of the tied output projection.
+
+        Every rebuilt row of SEE and MorphTE is layer-normalised to about one norm, so tied logits
+        cannot express a token's frequency through its row's norm; the bias gives them a way. It
+        lives here, beside the table it goes with, so it is counted in this embedding's stats.
+        """
+        self.output_bias = nn.Parameter(torch.zeros(self.num_embeddings))
+        self.invalidate()
 
     def live_parameters(self):
         """Parameters the rebuilt table reads; a subclass whose index can leave rows unread says so."""
@@ -44,13 +55,19 @@ class RebuiltTableEmbedding(nn.Module):
         """The type's size knobs, for the stats."""
         return {}
 
+    def all_sizes(self):
+        sizes = self.sizes()
+        if self.output_bias is not None:
+            sizes["output_bias"] = True
+        return sizes
+
     def coverage(self):
         return None
 
     def stats(self):
         """This embedding's stats as data (see embedding_stats.py)."""
         return make_stats(self.side, self.kind, self.num_embeddings, self.embedding_dim, self.num_parameters(),
-                          self.live_parameters(), self.unit_count(), self.sizes(), self.coverage())
+                          self.live_parameters(), self.unit_count(), self.all_sizes(), self.coverage())
 
     # ---- the rebuilt table, cached -------------------------------------------------------------
 

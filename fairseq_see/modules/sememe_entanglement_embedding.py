@@ -3,6 +3,7 @@
 import torch
 import torch.nn as nn
 
+from ..errors import UserInputError
 from ..lexicon.dictionary import check_index_fits_dictionary
 from .rebuilt_table_embedding import RebuiltTableEmbedding
 from .sememe_entanglement import check_see_dimensions, entangle, table_parameters, unit_size
@@ -11,36 +12,35 @@ from .sememe_entanglement import check_see_dimensions, entangle, table_parameter
 class SememeEntanglementEmbedding(RebuiltTableEmbedding):
     """A drop-in for fairseq's token ``Embedding`` whose rows are rebuilt from sememe/morpheme units.
 
-    The index (``unit_ids``, ``sense_mask``) is a buffer, so it travels in checkpoints and a trained
-    model loads without the lexicon; the unit names and the dictionary checksum travel as extra
-    state. Loading a checkpoint adopts its index (and the matching unit-table shape) after checking
-    that it was built for the same dictionary.
+    unit_ids     (V, R, o) buffer: the row of ``unit_vectors`` each factor of each slot reads
+    unit_vectors (U, q)    every table's rows (``units`` names them, "t<k>/<unit>")
+
+    The index is a buffer, so it travels in checkpoints and a trained model loads without the
+    lexicon; the unit names and the dictionary checksum travel as extra state. Loading a checkpoint
+    adopts its index (and the matching table shape) after checking that it was built for the same
+    dictionary.
     """
 
     kind = "see"
 
-    def __init__(self, unit_ids, sense_mask, units, dictionary_checksum, embedding_dim, padding_idx,
-                 tables=1, side="", placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None):
+    def __init__(self, unit_ids, units, dictionary_checksum, embedding_dim, padding_idx, tables=1, side="",
+                 placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None):
         super().__init__()
+        vocab, rank, order = unit_ids.shape
+        check_see_dimensions(embedding_dim, order, rank, tables)
         self.kind = kind  # "see", or "see_random" (the ablation: same module, randomised index)
+        self.num_embeddings, self.embedding_dim, self.padding_idx, self.side = vocab, embedding_dim, padding_idx, side
+        self.tables = tables
+        self.units = list(units)
+        self.dictionary_checksum = dictionary_checksum
         # named in the one-line errors of a checkpoint that does not fit this dictionary
         self.dictionary_path = dictionary_path
         self._coverage = coverage
-        vocab, rank, order = unit_ids.shape
-        check_see_dimensions(embedding_dim, order, rank, tables)
-        self.num_embeddings = vocab
-        self.embedding_dim = embedding_dim
-        self.padding_idx = padding_idx
-        self.side = side
-        self.units = list(units)
-        self.dictionary_checksum = dictionary_checksum
         # a placeholder is built when no index is at hand (generation without the lexicon); it
         # becomes the real thing when a checkpoint is loaded into it, and refuses to run before
         self.placeholder = placeholder
-        self.register_buffer("unit_ids", torch.as_tensor(unit_ids, dtype=torch.long))
-        self.register_buffer("sense_mask", torch.as_tensor(sense_mask, dtype=torch.bool))
-        q = unit_size(embedding_dim, order)
-        self.unit_vectors = nn.Parameter(torch.empty(tables, len(self.units), q))
+        self.register_buffer("unit_ids", torch.as_tensor(unit_ids))
+        self.unit_vectors = nn.Parameter(torch.empty(len(self.units), unit_size(embedding_dim, order)))  # (U, q)
         self.layer_norm = nn.LayerNorm(embedding_dim)
         self.reset_parameters()
 
@@ -61,26 +61,19 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
     def rank(self):
         return self.unit_ids.shape[1]
 
-    @property
-    def tables(self):
-        return self.unit_vectors.shape[0]
-
     @staticmethod
-    def count(dim, order, tables, units):
-        return table_parameters(dim, order, tables, units)
+    def count(dim, order, rows):
+        return table_parameters(dim, order, rows)
 
     # ---- stats (see embedding_stats.py) ---------------------------------------------------------
 
     def unit_count(self):
-        return len(self.units)
+        return len({unit.split("/", 1)[-1] for unit in self.units})
 
     def live_parameters(self):
-        """Unit rows some token's sense reads (sense k reads table k mod m), plus the LayerNorm."""
-        m, _, q = self.unit_vectors.shape
-        table_of_slot = torch.arange(self.rank, device=self.unit_ids.device) % m  # (R,)
-        rows = self.unit_ids + (table_of_slot * len(self.units)).view(1, -1, 1)  # (V, R, o)
-        read = rows[self.sense_mask].unique()  # flat (table, unit) rows read by a real sense
-        return read.numel() * q + sum(p.numel() for p in self.layer_norm.parameters())
+        """All parameters but the table rows no token's slot reads (none, for an index of this version)."""
+        unread = self.unit_vectors.shape[0] - self.unit_ids.unique().numel()
+        return self.num_parameters() - unread * self.unit_vectors.shape[1]
 
     def sizes(self):
         return {"order": self.order, "rank": self.rank, "tables": self.tables, "q": self.unit_vectors.shape[-1]}
@@ -96,33 +89,36 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
                                "build one with fairseq-see-index, or load a trained checkpoint")
 
     def build_table(self):
-        raw = entangle(self.unit_vectors, self.unit_ids, self.sense_mask, self.embedding_dim)  # (V, d)
+        raw = entangle(self.unit_vectors, self.unit_ids, self.embedding_dim)  # (V, d)
         return self.layer_norm(raw)  # (V, d)
 
     # ---- checkpoints ---------------------------------------------------------------------------
 
     def get_extra_state(self):
-        return {"units": self.units, "dictionary_checksum": self.dictionary_checksum}
+        return {"units": self.units, "dictionary_checksum": self.dictionary_checksum, "tables": self.tables}
 
     def set_extra_state(self, state):
         # _load_from_state_dict has checked that it was built for this dictionary
         self.units = list(state["units"])
+        self.tables = state["tables"]
         self.placeholder = False
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         ids = state_dict.get(prefix + "unit_ids")
         extra = state_dict.get(prefix + "_extra_state")
+        if prefix + "sense_mask" in state_dict:
+            raise UserInputError(f"{self.dictionary_path}: the checkpoint's SEE index ({self.side}) is of the first "
+                                 "format (m full unit tables and a sense mask, before every slot was filled); "
+                                 "this version cannot use it: rebuild the index with fairseq-see-index and retrain")
         if ids is not None:
             checksum = extra.get("dictionary_checksum") if isinstance(extra, dict) else None
             check_index_fits_dictionary(ids.shape[0], checksum, self.num_embeddings, self.dictionary_checksum,
                                         self.dictionary_path, f"the checkpoint's SEE index ({self.side})",
                                         "pass the data directory the model was trained with (or retrain on this one)")
-        # the checkpoint's index is the model's: adopt its shapes before copying values in
-        for name in ("unit_ids", "sense_mask"):
-            incoming = state_dict.get(prefix + name)
-            if incoming is not None and incoming.shape != getattr(self, name).shape:
-                setattr(self, name, torch.empty_like(incoming, device=getattr(self, name).device))
+            # the checkpoint's index is the model's: adopt its shapes before copying values in
+            if ids.shape != self.unit_ids.shape or ids.dtype != self.unit_ids.dtype:
+                self.unit_ids = torch.empty_like(ids, device=self.unit_ids.device)
         vectors = state_dict.get(prefix + "unit_vectors")
         if vectors is not None and vectors.shape != self.unit_vectors.shape:
             self.unit_vectors = nn.Parameter(self.unit_vectors.new_empty(vectors.shape))
@@ -133,8 +129,4 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
 
 def placeholder_index(num_embeddings, order, rank):
     """Shapes to build a model before its checkpoint supplies the real index."""
-    unit_ids = torch.zeros(num_embeddings, rank, order, dtype=torch.long)
-    sense_mask = torch.zeros(num_embeddings, rank, dtype=torch.bool)
-    sense_mask[:, 0] = True
-    return unit_ids, sense_mask, ["placeholder"]
-
+    return torch.zeros(num_embeddings, rank, order, dtype=torch.int32), ["t0/placeholder"]

@@ -5,6 +5,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ..errors import UserInputError
 from .rebuilt_table_embedding import RebuiltTableEmbedding
 from .sememe_entanglement import unit_size
 
@@ -56,7 +57,7 @@ class TTEmbedding(RebuiltTableEmbedding):
     def __init__(self, num_embeddings, embedding_dim, padding_idx, order, rank, side=""):
         super().__init__()
         if order < 2 or rank < 1:
-            raise ValueError(f"tt: order must be >= 2 and rank >= 1 (got {order}, {rank})")
+            raise UserInputError(f"tt: order must be >= 2 and rank >= 1 (got {order}, {rank})")
         self.num_embeddings, self.embedding_dim, self.padding_idx, self.side = (
             num_embeddings, embedding_dim, padding_idx, side)
         self.order, self.rank = order, rank

@@ -3,13 +3,15 @@
 import torch
 import torch.nn as nn
 
+from ..errors import UserInputError
 from .rebuilt_table_embedding import RebuiltTableEmbedding
 from .sememe_entanglement import entangle, unit_size
 
 def identity_index(vocab, rank, order, device=None):
-    """unit_ids (V, r, n) = v*n + j: every (word, factor) pair owns a unit (word2ket)."""
-    ids = torch.arange(vocab * order, device=device).view(vocab, 1, order)  # (V, 1, n)
-    return ids.expand(vocab, rank, order)  # (V, r, n)
+    """unit_ids (V, r, n) = k*V*n + v*n + j: every (rank, word, factor) triple owns a row (word2ket)."""
+    ids = torch.arange(vocab * order, device=device).view(1, vocab, order)  # (1, V, n)
+    offsets = torch.arange(rank, device=device).view(rank, 1, 1) * vocab * order  # (r, 1, 1)
+    return (ids + offsets).permute(1, 0, 2).contiguous()  # (V, r, n)
 
 
 class Word2KetEmbedding(RebuiltTableEmbedding):
@@ -25,7 +27,7 @@ class Word2KetEmbedding(RebuiltTableEmbedding):
     def __init__(self, num_embeddings, embedding_dim, padding_idx, order, rank, side=""):
         super().__init__()
         if order < 1 or rank < 1:
-            raise ValueError(f"word2ket: order and rank must be >= 1 (got {order}, {rank})")
+            raise UserInputError(f"word2ket: order and rank must be >= 1 (got {order}, {rank})")
         self.num_embeddings, self.embedding_dim, self.padding_idx, self.side = (
             num_embeddings, embedding_dim, padding_idx, side)
         self.order, self.rank = order, rank
@@ -33,7 +35,6 @@ class Word2KetEmbedding(RebuiltTableEmbedding):
         self.leaves = nn.Parameter(torch.empty(rank, num_embeddings, order, q))  # (r, V, n, q)
         # derived from the shapes alone: not saved in checkpoints
         self.register_buffer("unit_ids", identity_index(num_embeddings, rank, order), persistent=False)
-        self.register_buffer("sense_mask", torch.ones(num_embeddings, rank, dtype=torch.bool), persistent=False)
         self.reset_parameters()
 
     @staticmethod
@@ -47,7 +48,7 @@ class Word2KetEmbedding(RebuiltTableEmbedding):
 
     def build_table(self):
         r, vocab, n, q = self.leaves.shape
-        return entangle(self.leaves.reshape(r, vocab * n, q), self.unit_ids, self.sense_mask,
+        return entangle(self.leaves.reshape(r * vocab * n, q), self.unit_ids,
                         self.embedding_dim)  # (V, d)
 
     def unit_count(self):

@@ -3,6 +3,7 @@
 import torch
 import torch.nn as nn
 
+from ..errors import UserInputError
 from .rebuilt_table_embedding import RebuiltTableEmbedding
 from .sememe_entanglement import unit_size
 
@@ -35,7 +36,7 @@ class Word2KetXSEmbedding(RebuiltTableEmbedding):
     def __init__(self, num_embeddings, embedding_dim, padding_idx, order, rank, side=""):
         super().__init__()
         if order < 2 or rank < 1:
-            raise ValueError(f"word2ketxs: order must be >= 2 and rank >= 1 (got {order}, {rank})")
+            raise UserInputError(f"word2ketxs: order must be >= 2 and rank >= 1 (got {order}, {rank})")
         self.num_embeddings, self.embedding_dim, self.padding_idx, self.side = (
             num_embeddings, embedding_dim, padding_idx, side)
         self.order, self.rank = order, rank

@@ -8,10 +8,10 @@ from .corpus import read_lines, write_atomic
 
 
 def holdout(source, target, sememe_lexicon, out_prefix, sememe_names=None, count=40, min_count=8, max_count=40,
-            max_test=500):
+            max_test=500, wordnet=None):
     """Pick lexicon words of middling frequency, and split the corpus: pairs without them (train)
     and pairs that contain them (test). Returns (words, pairs dropped, test pairs)."""
-    lexicon = load_lexicons(sememe_lexicon, sememe_names=sememe_names)
+    lexicon = load_lexicons(sememe_lexicon, sememe_names=sememe_names, wordnet=wordnet)
     zh, en = read_lines(source), read_lines(target)
     counts = Counter(w for line in zh for w in set(line.split()) if has_chinese(w) and len(w) > 1)
     candidates = sorted((w for w, c in counts.items() if min_count <= c <= max_count and w in lexicon),

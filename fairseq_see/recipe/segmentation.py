@@ -6,9 +6,9 @@ from ..tokenizers.jieba_tokenizer import jieba_with_lexicon
 from .corpus import read_lines, write_atomic
 
 
-def segment(pairs, sememe_lexicon=None, sememe_names=None, lexicon_words=True):
+def segment(pairs, sememe_lexicon=None, sememe_names=None, wordnet=None, lexicon_words=True):
     """Segment each (input, output) file; with a lexicon, yields a coverage line per output."""
-    lexicon = load_lexicons(sememe_lexicon, sememe_names=sememe_names) if sememe_lexicon else None
+    lexicon = load_lexicons(sememe_lexicon, sememe_names=sememe_names, wordnet=wordnet) if sememe_lexicon else None
     tokenizer = jieba_with_lexicon(lexicon if lexicon_words else None)
     for source, output in pairs:
         lines = [" ".join(w for w in tokenizer.cut(line.strip()) if w.strip()) for line in read_lines(source)]

@@ -10,8 +10,9 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from ..distillation import freeze_non_embedding, init_student_from_teacher, load_teacher
 from ..errors import UserInputError
-from ..lexicon import INDEX_FILE, LexiconError, SememeIndex, build_index, lexicon_name, load_lexicons
 from ..index_identity_across_ranks import check_index_identity_across_ranks
+from ..lexicon import lexicon_name, load_lexicons
+from .side_indexes import SideIndexes
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,14 @@ class TranslationSememeConfig(TranslationConfig):
                           "generate from a trained checkpoint"})
     sememe_lexicon_format: str = field(
         default="auto", metadata={"help": "auto, hownet2000, thunlp, sewrl or openhownet"})
+    wordnet: Optional[str] = field(
+        default=None,
+        metadata={"help": "the WordNet 3.0 database folder (index.noun, data.noun, *.exc, ...), for a "
+                          "WordNet-synset -> HowNet-sememe file among --sememe-lexicon: English sememes"})
+    morpheme_segmenter: str = field(
+        default="morfessor",
+        metadata={"help": "morphemes of non-Chinese pieces: morfessor (see_morfessor.<lang>.txt beside the "
+                          "dictionary, else trained on its pieces) or none (a piece is one morpheme)"})
     sememe_names: Optional[str] = field(
         default=None,
         metadata={"help": "OpenHowNet's sememe_dict_all JSON: maps every source's sememe names to "
@@ -51,11 +60,12 @@ class TranslationSememeTask(TranslationTask):
         self._lexicon = None
         self._teacher = None
         self._index_from_checkpoint = False
+        self._side_indexes = {}
 
     def lexicon(self):
         if self._lexicon is None:
             self._lexicon = load_lexicons(self.cfg.sememe_lexicon, self.cfg.sememe_lexicon_format,
-                                          self.cfg.sememe_names)
+                                          self.cfg.sememe_names, wordnet=self.cfg.wordnet)
             logger.info(self._lexicon.summary())
         return self._lexicon
 
@@ -89,37 +99,14 @@ class TranslationSememeTask(TranslationTask):
     def dictionary_path(self, lang):
         return os.path.join(self.cfg.data.split(os.pathsep)[0], f"dict.{lang}.txt")
 
-    def sememe_index(self, side, order, rank, required=True):
-        """The index of the ``source`` or ``target`` dictionary, or None when none can be had.
-
-        A saved ``see_index.<lang>.npz`` beside the dictionaries is used when it fits the order,
-        rank and lexicon asked for; else the index is built from ``--sememe-lexicon``. None (no
-        lexicon, no saved index, or a checkpoint about to be loaded) gives a placeholder that the
-        checkpoint fills: a trained model carries its index. A saved index of another order or rank
-        and no lexicon is an error when ``required``, else None (the ratio picker's other orders).
-        """
-        if self._index_from_checkpoint:
-            return None
-        lang = self.language(side)
-        dictionary = self.src_dict if side == "source" else self.tgt_dict
-        saved = os.path.join(self.cfg.data.split(os.pathsep)[0], INDEX_FILE.format(lang=lang))
-        wanted_lexicon = lexicon_name(self.cfg.sememe_lexicon) if self.cfg.sememe_lexicon else None
-        if os.path.exists(saved):
-            index = SememeIndex.load(saved)
-            index.check_dictionary(dictionary.symbols, saved, self.dictionary_path(lang))
-            fits = (index.order, index.rank) == (order, rank)
-            if fits and wanted_lexicon in (None, index.meta.get("lexicon")):
-                logger.info(f"using {saved} (built from {index.meta.get('lexicon')})")
-                return index
-            if not self.cfg.sememe_lexicon and not required:
-                return None
-            if not self.cfg.sememe_lexicon:
-                raise LexiconError(f"{saved}: built for --see-order {index.order} --see-rank {index.rank}, "
-                                   f"not {order} and {rank}; rebuild it with fairseq-see-index or pass "
-                                   "--sememe-lexicon")
-        if not self.cfg.sememe_lexicon:
-            return None
-        index = build_index(dictionary.symbols, dictionary.count, self.lexicon(), order, rank,
-                            lexicon_name=wanted_lexicon)
-        logger.info(index.summary(side))
-        return index
+    def side_indexes(self, side):
+        """The ``source`` or ``target`` dictionary's indexes and morpheme segmenter."""
+        if side not in self._side_indexes:
+            lang = self.language(side)
+            dictionary = self.src_dict if side == "source" else self.tgt_dict
+            self._side_indexes[side] = SideIndexes(
+                self.cfg.data.split(os.pathsep)[0], lang, dictionary, self.dictionary_path(lang),
+                self.lexicon if self.cfg.sememe_lexicon else None,
+                lexicon_name(self.cfg.sememe_lexicon) if self.cfg.sememe_lexicon else None,
+                self.cfg.morpheme_segmenter, from_checkpoint=lambda: self._index_from_checkpoint)
+        return self._side_indexes[side]

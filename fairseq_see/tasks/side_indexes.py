@@ -1,0 +1,79 @@
+"""``SideIndexes``: one side's SEE indexes at any sizes, and its morpheme segmenter (the task's, for the factory)."""
+
+import logging
+import os
+
+from ..lexicon import INDEX_FILE, LexiconError, SememeIndex
+from ..lexicon.index import IndexBuilder
+from ..lexicon.morfessor_segmenter import SEGMENTER_FILE, side_segmenter
+
+logger = logging.getLogger(__name__)
+
+
+class SideIndexes:
+    """The indexes of one dictionary (``source`` or ``target`` of a translation_sememe task).
+
+    A saved ``see_index.<lang>.npz`` beside the dictionary is used when it has the sizes asked for
+    (and the lexicon, when one is named); any other size is built from the lexicon. Non-Chinese
+    pieces are cut into morphs by the saved ``see_morfessor.<lang>.txt`` (written by
+    fairseq-see-index, trained on running text), else by a Morfessor model trained here on the
+    dictionary's pieces, else (``--morpheme-segmenter none``) kept whole.
+    """
+
+    def __init__(self, data_dir, lang, dictionary, dictionary_path, lexicon, lexicon_name, segmenter_kind,
+                 from_checkpoint):
+        self.lang, self.dictionary, self.dictionary_path = lang, dictionary, dictionary_path
+        self.saved_index_path = os.path.join(data_dir, INDEX_FILE.format(lang=lang))
+        self.saved_segmenter_path = os.path.join(data_dir, SEGMENTER_FILE.format(lang=lang))
+        self._lexicon, self.lexicon_name, self.segmenter_kind = lexicon, lexicon_name, segmenter_kind
+        self._segmenter, self._builder, self._saved = None, None, None
+        # True while the task builds a model a checkpoint is about to fill: the index comes from there
+        self._from_checkpoint = from_checkpoint
+
+    @property
+    def segmenter(self):
+        """The morpheme segmenter of non-Chinese pieces (None: pieces stay whole)."""
+        if self.segmenter_kind == "none":
+            return None
+        if self._segmenter is None:
+            self._segmenter = side_segmenter(os.path.dirname(self.saved_segmenter_path), self.lang,
+                                             self.dictionary.symbols, self.dictionary.count)
+            if os.path.exists(self.saved_segmenter_path):
+                logger.info(f"morphemes ({self.lang}): {self.saved_segmenter_path}")
+            else:
+                logger.info(f"morphemes ({self.lang}): Morfessor trained on the word-like pieces of "
+                            f"{self.dictionary_path} (fairseq-see-index --segmenter-corpus trains it on "
+                            "running text, which splits more)")
+        return self._segmenter
+
+    def saved(self):
+        if self._saved is None and os.path.exists(self.saved_index_path):
+            self._saved = SememeIndex.load(self.saved_index_path)
+            self._saved.check_dictionary(self.dictionary.symbols, self.saved_index_path, self.dictionary_path)
+        return self._saved
+
+    def index(self, order, rank, tables, required=True):
+        """The index at these sizes, or None when none can be had (no lexicon and no saved index
+        that fits: an error when ``required`` and a saved index of other sizes is there; or a model
+        about to receive its checkpoint, which carries its index)."""
+        if self._from_checkpoint():
+            return None
+        saved = self.saved()
+        if saved is not None:
+            fits = (saved.order, saved.rank, saved.tables, saved.meta.get("min_readers")) == (order, rank, tables, 2)
+            if fits and self.lexicon_name in (None, saved.meta.get("lexicon")):
+                logger.info(f"using {self.saved_index_path} (built from {saved.meta.get('lexicon')})")
+                return saved
+            if self._lexicon is None and required:
+                raise LexiconError(f"{self.saved_index_path}: built for --see-order {saved.order} --see-rank "
+                                   f"{saved.rank} --see-tables {saved.tables} (units of at least "
+                                   f"{saved.meta.get('min_readers')} tokens), not {order}, {rank} and {tables} (2); "
+                                   "rebuild it with fairseq-see-index or pass --sememe-lexicon")
+        if self._lexicon is None:
+            return None
+        if self._builder is None:
+            self._builder = IndexBuilder(self.dictionary.symbols, self.dictionary.count, self._lexicon(),
+                                         self.segmenter, self.lexicon_name)
+        index = self._builder.build(order, rank, tables)
+        logger.info(index.summary(self.lang))
+        return index
