@@ -3,6 +3,7 @@
   check      raw parallel text: UTF-8, aligned, no empty lines (one-line error otherwise)
   segment    jieba segmentation with the lexicon's words added, and the sememe coverage it gives
   spm-train / spm-encode   sentencepiece (its pip package ships no command line)
+  fit-positions            drop (or cut) sentencepiece pairs longer than fairseq's positions
   holdout    hold lexicon words out of a corpus (the zero-shot words experiment)
   iwslt17-cache            seed sacrebleu's iwslt17 cache from the official archives, offline
   collect    one results/<model>.json from a model's checkpoint, logs and sacreBLEU scores
@@ -17,7 +18,7 @@ from ..recipe.corpus import check_parallel
 from ..recipe.holdout import holdout
 from ..recipe.results import collect, report
 from ..recipe.sacrebleu_cache import iwslt17_cache
-from ..recipe.segmentation import segment, spm_encode, spm_train
+from ..recipe.segmentation import fit_positions, segment, spm_encode, spm_train
 from . import run
 
 
@@ -36,8 +37,30 @@ def segment_command(args):
 
 
 def spm_train_command(args):
-    spm_train(args.input, args.prefix, args.vocab_size, args.character_coverage)
-    print(f"{args.prefix}.model: sentencepiece unigram, {args.vocab_size} pieces")
+    size = spm_train(args.input, args.prefix, args.vocab_size, args.character_coverage)
+    if size != args.vocab_size:
+        print(f"{args.input}: --vocab-size {args.vocab_size} raised to {size}: sentencepiece keeps one piece per "
+              f"character covering {args.character_coverage:g} of the text (--character-coverage) plus its 4 specials")
+    print(f"{args.prefix}.model: sentencepiece unigram, {size} pieces")
+
+
+def fit_positions_command(args):
+    if len(args.files) % 2:
+        raise RecipeError("fit-positions takes SOURCE TARGET pairs")
+    for source, target in zip(args.files[0::2], args.files[1::2]):
+        pairs, long = fit_positions(source, target, args.max_source_positions, args.max_target_positions,
+                                    truncate=args.truncate)
+        limit = (f"{args.max_source_positions - 1} source / {args.max_target_positions - 1} target pieces (fairseq's "
+                 f"--max-source-positions {args.max_source_positions} / --max-target-positions "
+                 f"{args.max_target_positions}, with </s>)")
+        shown = ("line " if len(long) == 1 else "lines ") + ", ".join(map(str, long[:10])) + (
+            ", ..." if len(long) > 10 else "")
+        if not long:
+            print(f"{source}, {target}: {pairs:,} pairs, none longer than {limit}")
+        elif args.truncate:
+            print(f"{source}, {target}: cut {len(long):,} of {pairs:,} pairs to {limit}: {shown}")
+        else:
+            print(f"{source}, {target}: dropped {len(long):,} of {pairs:,} pairs longer than {limit}: {shown}")
 
 
 def spm_encode_command(args):
@@ -88,14 +111,24 @@ def parse_args(argv=None):
     p = commands.add_parser("spm-train")
     p.add_argument("--input", required=True)
     p.add_argument("--prefix", required=True)
-    p.add_argument("--vocab-size", type=int, required=True)
-    p.add_argument("--character-coverage", type=float, default=1.0)
+    p.add_argument("--vocab-size", type=int, required=True,
+                   help="pieces; raised (with a line saying so) to the characters sentencepiece must keep")
+    p.add_argument("--character-coverage", type=float, default=1.0,
+                   help="share of the text's characters that get a piece of their own (0.9995 for Chinese)")
     p.set_defaults(run=spm_train_command)
     p = commands.add_parser("spm-encode")
     p.add_argument("--model", required=True)
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(run=spm_encode_command)
+    p = commands.add_parser("fit-positions")
+    p.add_argument("files", nargs="+", metavar="SOURCE TARGET", help="pairs of sentencepiece-encoded files")
+    p.add_argument("--max-source-positions", type=int, default=1024, help="fairseq's (default 1024)")
+    p.add_argument("--max-target-positions", type=int, default=1024, help="fairseq's (default 1024)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--drop", action="store_true", help="drop pairs that do not fit (training, validation)")
+    mode.add_argument("--truncate", action="store_true", help="cut them (test sets: every line keeps its place)")
+    p.set_defaults(run=fit_positions_command)
     p = commands.add_parser("holdout")
     p.add_argument("source", help="segmented Chinese")
     p.add_argument("target")

@@ -1,6 +1,5 @@
 """``--tokenizer jieba``: Chinese word segmentation for fairseq-interactive and the hub interface."""
 
-import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -8,19 +7,7 @@ from fairseq.data.encoders import register_tokenizer
 from fairseq.dataclass import FairseqDataclass
 
 from ..lexicon import load_lexicons
-from ..lexicon.text import has_chinese
-
-
-def jieba_with_lexicon(lexicon=None):
-    """A jieba tokenizer that keeps the lexicon's Chinese words whole, so that segmentation and
-    sememe lookup agree (the recipes segment training data with it too)."""
-    import jieba
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    for word in lexicon.entries if lexicon is not None else ():
-        if has_chinese(word) and " " not in word:
-            tokenizer.add_word(word)
-    return tokenizer
+from ..recipe.segmentation import jieba_with_lexicon  # torch-free, for fairseq-see-recipe segment too
 
 
 @dataclass
