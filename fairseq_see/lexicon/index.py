@@ -228,6 +228,12 @@ class SememeIndex:
 
     @classmethod
     def load(cls, path):
+        """The index saved at ``path``; a missing, truncated, empty or foreign file is a one-line error."""
+        import zipfile
+        import zlib
+        rebuild = "delete it, then rebuild it with fairseq-see-index (or train with --sememe-lexicon)"
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise LexiconError(f"{path}: an empty file, not a SEE index (an interrupted copy?); {rebuild}")
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
@@ -239,11 +245,16 @@ class SememeIndex:
                            counts=data["counts"].astype(np.int64), checksum=meta.pop("checksum"), meta=meta)
         except FileNotFoundError:
             raise LexiconError(f"{path}: SEE index not found; build it with fairseq-see-index") from None
-        except (ValueError, KeyError, OSError, EOFError) as e:
-            if isinstance(e, LexiconError):
-                raise
-            raise LexiconError(f"{path}: not a SEE index ({type(e).__name__}); delete it and rebuild "
-                               "with fairseq-see-index") from None
+        except IsADirectoryError:
+            raise LexiconError(f"{path}: a directory, not a SEE index; remove it and build the index with "
+                               "fairseq-see-index") from None
+        except LexiconError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise LexiconError(f"{path}: a truncated or damaged SEE index ({type(e).__name__}: {e}); "
+                               f"{rebuild}") from None
+        except (ValueError, KeyError, OSError, TypeError, AttributeError) as e:
+            raise LexiconError(f"{path}: not a SEE index ({type(e).__name__}); {rebuild}") from None
 
     def check_dictionary(self, symbols, path, dictionary_path):
         check_index_fits_dictionary(len(self.unit_ids), self.checksum, len(symbols), dictionary_checksum(symbols),

@@ -53,26 +53,41 @@ def _unique(items):
     return tuple(dict.fromkeys(items))
 
 
+SAMPLE_LINES = 40  # non-empty lines read to detect a format
+
+
+def _looks_like(fmt, lines):
+    """Does the first lines' content read as ``fmt``? (tried in the order of ``detect_format``)"""
+    text = [line for line in lines if line.strip()]
+    if fmt == WORDNET_SYNSETS:
+        return all(_WORDNET_SYNSET_LINE.match(line) for line in text)
+    if fmt == "hownet2000":
+        # 'word<TAB>POS<TAB>definition' on most lines (a garbled one is the reader's error, named)
+        return sum(line.count("\t") == 2 for line in text) * 2 > len(text) and any("|" in line for line in text)
+    if any("\t" in line for line in text):
+        return False
+    if fmt == "sewrl":
+        # 'word nSenses [k s1..sk]*': a count second on most lines (a bad count is the reader's error, named)
+        counted = sum(len(fields) >= 2 and fields[1].isdigit() for fields in (line.split() for line in text))
+        return counted * 2 > len(text)
+    return True  # thunlp: word lines and sememe lines, no tabs (its reader checks that they alternate)
+
+
 def detect_format(path):
-    """Guess a lexicon file's format from its first non-empty lines."""
-    sample = []
+    """Guess a lexicon file's format from the content of its first lines."""
+    lines, filled = [], 0
     for _, line in _lines(path):
-        if line.strip():
-            sample.append(line)
-        if len(sample) == 20:
+        lines.append(line)
+        filled += bool(line.strip())
+        if filled == SAMPLE_LINES:
             break
-    if not sample:
+    if not filled:
         raise LexiconError(f"{path}: lexicon is empty; pass a non-empty sememe lexicon")
-    if all(_WORDNET_SYNSET_LINE.match(line) for line in sample):
-        return WORDNET_SYNSETS
-    if all(line.count("\t") == 2 for line in sample) and any("|" in line for line in sample):
-        return "hownet2000"
-    if all(len(fields) >= 2 and fields[1].isdigit() for fields in (line.split() for line in sample)):
-        return "sewrl"
-    if not any("\t" in line for line in sample):
-        return "thunlp"
-    raise LexiconError(f"{path}: unknown lexicon format; name it with --sememe-lexicon-format "
-                       f"({', '.join(FORMATS)})")
+    for fmt in (WORDNET_SYNSETS, "hownet2000", "sewrl", "thunlp"):
+        if _looks_like(fmt, lines):
+            return fmt
+    raise LexiconError(f"{path}: unknown lexicon format (its first lines read as none of wordnet_synsets, hownet2000, "
+                       f"sewrl, thunlp); name it with --sememe-lexicon-format ({', '.join(FORMATS)})")
 
 
 def read_hownet2000(path, names=None):
@@ -106,22 +121,39 @@ def read_hownet2000(path, names=None):
     return lexicon
 
 
+_SHIFTED = ("a line above is missing or extra, so word and sememe lines are shifted; fix the file "
+            "(each word line followed by the line of its sememes) or pass the right --sememe-lexicon-format")
+
+
 def read_thunlp(path, names=None):
-    """thunlp merged file: word line, sememe line; all senses of a word merged into one bag."""
+    """thunlp merged file: word line, sememe line; all senses of a word merged into one bag.
+
+    A deleted or doubled line shifts every later word onto a sememe line; the shift is caught where
+    a word line holds several tokens (a sememe list) or, with ``names``, where a sememe line names
+    no known sememe (a word)."""
     lexicon = Lexicon(name=os.path.basename(path))
     lines = list(_lines(path))
-    if len(lines) % 2:
-        raise LexiconError(f"{path}:{len(lines)}: a word line without its sememe line; the file is "
-                           "truncated or not in thunlp's word/sememe-line format")
-    for (number, word), (_, sememe_line) in zip(lines[0::2], lines[1::2]):
+    while len(lines) % 2 and not lines[-1][1].strip():
+        lines.pop()  # blank lines at the end
+    for (number, word), (sememe_number, sememe_line) in zip(lines[0::2], lines[1::2]):
         if "\t" in word:
             raise LexiconError(f"{path}:{number}: expected a word line, got {word[:40]!r}; "
                                "pass the right --sememe-lexicon-format")
         word = word.strip()
-        sememes = _unique(_canonical(names, s, lexicon) for s in sememe_line.split())
+        if len(word.split()) > 1:
+            raise LexiconError(f"{path}:{number}: expected a word line, got {word[:40]!r}, which looks like a "
+                               f"sememe list; {_SHIFTED}")
+        raw = sememe_line.split()
+        if names is not None and raw and not any(names.knows(s) for s in raw):
+            raise LexiconError(f"{path}:{sememe_number}: expected the sememes of {word[:40]!r}, got "
+                               f"{sememe_line.strip()[:40]!r}, which is no sememe name of {names.path}; {_SHIFTED}")
+        sememes = _unique(_canonical(names, s, lexicon) for s in raw)
         # the file's first record has an empty word; it cannot match any token
         if word and sememes:
             lexicon.entries[word] = Entry(senses=(sememes,), merged=True)
+    if len(lines) % 2:
+        raise LexiconError(f"{path}:{lines[-1][0]}: a word line without its sememe line; the file is "
+                           "truncated or not in thunlp's word/sememe-line format")
     return lexicon
 
 
@@ -206,15 +238,22 @@ def read_lexicon(source, fmt="auto", names=None, wordnet=None):
     if source == OPENHOWNET or fmt == OPENHOWNET:
         lexicon = read_openhownet()
     else:
-        if fmt == "auto":
+        detected = fmt == "auto"
+        if detected:
             fmt = detect_format(source)
         elif fmt not in _READERS and fmt != WORDNET_SYNSETS:
             raise LexiconError(f"{source}: unknown --sememe-lexicon-format {fmt!r}; use auto or one of "
                                f"{', '.join(FORMATS)}")
-        if fmt == WORDNET_SYNSETS:
-            lexicon = read_wordnet_synsets(source, names, wordnet)
-        else:
-            lexicon = _READERS[fmt](source, names)
+        try:
+            if fmt == WORDNET_SYNSETS:
+                lexicon = read_wordnet_synsets(source, names, wordnet)
+            else:
+                lexicon = _READERS[fmt](source, names)
+        except LexiconError as e:
+            if not detected:
+                raise
+            # say which format the file was read as: the fix may be another --sememe-lexicon-format
+            raise LexiconError(f"{e} (read as {fmt}, detected from its first lines)") from None
     if not lexicon.entries:
         raise LexiconError(f"{source}: lexicon has no word with sememes; pass a non-empty sememe lexicon")
     return lexicon

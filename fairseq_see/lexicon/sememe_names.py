@@ -14,8 +14,9 @@ from .model import LexiconError
 class SememeNames:
     """Maps raw sememe names to OpenHowNet names, remembering what it could not map cleanly."""
 
-    def __init__(self, frequencies):
+    def __init__(self, frequencies, path="the sememe name list"):
         # frequencies: {"english|中文": corpus frequency}, as in OpenHowNet's sememe_dict_all
+        self.path = path
         self.known = {name for name in frequencies if "|" in name}
         by_chinese = defaultdict(list)
         by_english = defaultdict(list)
@@ -36,13 +37,28 @@ class SememeNames:
                 frequencies = json.load(f)
         except FileNotFoundError:
             raise LexiconError(f"{path}: sememe name list not found; pass OpenHowNet's "
-                               "sememe_dict_all JSON ({{\"english|中文\": frequency}})") from None
+                               "sememe_dict_all JSON ({\"english|中文\": frequency})") from None
+        except IsADirectoryError:
+            raise LexiconError(f"{path}: is a directory; pass OpenHowNet's sememe_dict_all JSON file") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise LexiconError(f"{path}: not a JSON object of sememe names ({e}); pass OpenHowNet's "
                                "sememe_dict_all JSON") from None
         if not isinstance(frequencies, dict) or not frequencies:
             raise LexiconError(f"{path}: expected a non-empty JSON object {{\"english|中文\": frequency}}")
-        return cls(frequencies)
+        for name, frequency in frequencies.items():
+            if isinstance(frequency, bool) or not isinstance(frequency, (int, float)) or frequency != frequency:
+                raise LexiconError(f"{path}: the value of {name!r} is {frequency!r}, not a frequency (a number); pass "
+                                   "OpenHowNet's sememe_dict_all JSON ({\"english|中文\": frequency})")
+        if not any("|" in name for name in frequencies):
+            raise LexiconError(f"{path}: no name of the form 'english|中文'; pass OpenHowNet's sememe_dict_all JSON")
+        return cls(frequencies, path)
+
+    def knows(self, raw):
+        """Is ``raw`` a sememe name this list maps (whole, by its Chinese half, or by its English half)?"""
+        if raw in self.known:
+            return True
+        english, _, chinese = raw.rpartition("|") if "|" in raw else ("", "", raw)
+        return chinese in self.by_chinese or bool(english and english.lower() in self.by_english)
 
     def canonical(self, raw, lexicon):
         """The OpenHowNet name for ``raw``; records ambiguous and unknown names on ``lexicon``."""
