@@ -1,18 +1,17 @@
-"""Bad input as one line: the plugin's error classes and the hook that keeps their message last.
+"""Bad input as one line: the plugin's error classes and the hook that prints them without a traceback.
 
 Every error the plugin raises for bad input is a :class:`UserInputError` (a ``ValueError``) whose
-message is one line naming the file or option and the fix. fairseq sometimes catches such an error
-and raises its own (``trainer.load_checkpoint``: "Cannot load model parameters from checkpoint
-...; please ensure that the architectures match."), which would hide ours; ``install_excepthook``
-prints Python's usual traceback and then, as the last line, the plugin's own message.
+message is one line naming the file or option and the fix. A traceback means a bug in our code, so
+``install_excepthook`` prints a user error alone, as ``fairseq-see: error: <message>``, also when
+fairseq caught it and raised its own plain ``Exception`` instead (``trainer.load_checkpoint``:
+"Cannot load model parameters from checkpoint ...; please ensure that the architectures match.").
+Anything else keeps Python's usual traceback; when another kind of error was raised while handling
+a user error (a bug in the handling), the traceback is printed and the user error's line last.
 """
 
-import os
 import sys
 
 from .lexicon.errors import LexiconError, UserInputError
-
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 __all__ = ["CheckpointError", "LexiconError", "RecipeError", "UserInputError", "install_excepthook",
            "plugin_error"]
@@ -26,38 +25,49 @@ class RecipeError(UserInputError):
     """Bad input to a recipe step (corpus files, options)."""
 
 
-def _raised_here(error):
-    """Was ``error`` a ValueError raised by this package's code (its innermost frame is ours)?"""
-    if not isinstance(error, ValueError) or error.__traceback__ is None:
-        return False
-    tb = error.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(PACKAGE_DIR + os.sep)
+def _causes(error):
+    """``error`` and the exceptions it was raised from or while handling, outermost first, as
+    Python's traceback shows them (a context hidden by ``raise ... from None`` is not followed)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ if error.__cause__ is not None else (
+            None if error.__suppress_context__ else error.__context__)
+
+
+# what fairseq (and torch) raise when they re-raise an error of ours with their own message
+_WRAPPERS = (Exception, RuntimeError)
 
 
 def plugin_error(error):
-    """The deepest plugin error in ``error``'s chain of causes/contexts, or None."""
-    found, seen = None, set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if _raised_here(error):
-            found = error
-        error = error.__cause__ or error.__context__
-    return found
+    """The outermost :class:`UserInputError` of ``error``'s chain (itself included), or None."""
+    return next((e for e in _causes(error) if isinstance(e, UserInputError)), None)
+
+
+def _only_wrapped(error, ours):
+    """Is every exception above ``ours`` in the chain a plain re-raise (``Exception``, ``RuntimeError``)?
+    Another kind raised while handling our error (an ``AttributeError`` ...) is a bug of its own."""
+    for e in _causes(error):
+        if e is ours:
+            return True
+        if type(e) not in _WRAPPERS:
+            return False
+    return False
 
 
 def install_excepthook():
-    """Make the plugin's one-line message the last line of an uncaught traceback (idempotent)."""
+    """Print an uncaught user error as one line, without a traceback (idempotent)."""
     previous = sys.excepthook
     if getattr(previous, "fairseq_see", False):
         return
 
     def hook(kind, value, tb):
-        previous(kind, value, tb)
         ours = plugin_error(value)
-        if ours is not None and ours is not value:
-            sys.stderr.write(f"fairseq-see: error: {ours}\n")
+        if ours is None or not _only_wrapped(value, ours):
+            previous(kind, value, tb)  # a bug: the traceback is what it needs
+        if ours is not None:
+            sys.stderr.write(f"fairseq-see: error: {ours}\n")  # alone, or last after a bug's traceback
             sys.stderr.flush()
 
     hook.fairseq_see = True

@@ -13,7 +13,7 @@ import shutil
 import torch
 
 from .checkpoint_files import language_pair, load_checkpoint, save_atomic
-from .errors import CheckpointError
+from .errors import CheckpointError, UserInputError
 from .lexicon import check_index_fits_dictionary, dictionary_checksum, read_fairseq_dictionary
 from .lexicon.files import atomic_output
 from .lexicon.index import identity_base, index_dtype, lookup_key, token_slots
@@ -23,13 +23,19 @@ from .lexicon.morfessor_segmenter import side_segmenter
 def words_to_add(words, corpus, symbols, lexicon):
     """The new tokens: given words, or every corpus token missing from the dictionary but in the lexicon."""
     known = set(symbols)
-    if words:
+    if words is not None:
+        for word in words:
+            if not word or any(c.isspace() for c in word):
+                raise UserInputError(f"new word {word!r}: a dictionary token is non-empty and holds no whitespace; "
+                                     "give one token as it appears in the data (e.g. '▁量子力学')")
         candidates = words
-    else:
+    elif corpus is not None:
         candidates = [t for line in corpus for t in line.split()]
+    else:
+        raise UserInputError("fairseq-see-extend: give the new words (--words) or a tokenised corpus (--corpus)")
     new = []
     for token in dict.fromkeys(candidates):
-        if token not in known and (words or lookup_key(token) in lexicon):
+        if token not in known and (words is not None or lookup_key(token) in lexicon):
             new.append(token)
     return new
 

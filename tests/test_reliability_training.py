@@ -263,6 +263,7 @@ def test_ranks_with_different_indexes_stop_with_one_line(work):
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode != 0
         last = stderr.strip().splitlines()[-1]
+        assert "Traceback" not in stderr and process.returncode == 1, stderr[-3000:]  # a user error: one line
         assert "the SEE index (source) differs across ranks (rank 0: " in last, stderr[-3000:]
         assert "every node needs the same data directory, lexicon and see_index.<lang>.npz" in last
     for rank in range(2):
@@ -287,6 +288,7 @@ def test_multi_process_resume_without_the_index_stops_with_one_line(work, runs):
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode != 0
         last = stderr.strip().splitlines()[-1]
+        assert "Traceback" not in stderr and process.returncode == 1, stderr[-3000:]
         assert "fairseq-see: error: bin_no_index/dict.zh.txt: this 2-process run built its SEE model (source) " \
                "without the checkpoint's index" in last, stderr[-3000:]
         assert "pass --sememe-lexicon as for the first run, or save the index beside the dictionaries" in last

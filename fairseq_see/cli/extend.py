@@ -4,10 +4,11 @@ import argparse
 import os
 import sys
 
-from ..errors import CheckpointError
+from ..errors import UserInputError
 from ..extend import __doc__ as extend_doc
 from ..extend import extend
 from ..lexicon import load_lexicons
+from ..recipe.corpus import read_lines
 from . import run
 
 
@@ -30,16 +31,36 @@ def main(argv=None):
     return run("fairseq-see-extend", extend_command, parser.parse_args(argv))
 
 
+def read_words(path):
+    """The new tokens of a words file, one a line; a token cannot hold whitespace (a fairseq dictionary
+    line is '<token> <count>')."""
+    words = []
+    for number, line in enumerate(read_lines(path, "words file", "pass a file of new words, one a line"), start=1):
+        word = line.strip()
+        if any(c.isspace() for c in word):
+            raise UserInputError(f"{path}:{number}: {word[:40]!r} holds whitespace, and a dictionary token cannot; "
+                                 "put one token per line, as it appears in the data (e.g. '▁量子力学')")
+        if word:
+            words.append(word)
+    if not words:
+        raise UserInputError(f"{path}: no words in the file; put one new token per line")
+    return words
+
+
+def read_corpus(path):
+    lines = read_lines(path, "corpus", "pass a tokenised corpus")
+    if not any(line.strip() for line in lines):
+        raise UserInputError(f"{path}: the corpus is empty; pass tokenised text")
+    return lines
+
+
 def extend_command(args):
+    # the inputs first: a bad words file is reported before the lexicon is read
+    words = read_words(args.words) if args.words else None
+    corpus = None if args.words else read_corpus(args.corpus)
     lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names, wordnet=args.wordnet)
-    path = args.words or args.corpus
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: not found; pass a file of new words or a tokenised corpus")
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    words = [w.strip() for w in lines if w.strip()] if args.words else None
     report, added_units = extend(args.checkpoint, args.data, args.output, lexicon, words=words,
-                                 corpus=None if args.words else lines, side=args.side,
+                                 corpus=corpus, side=args.side,
                                  segmenter=args.morpheme_segmenter)
     for token, covered, fresh in report:
         note = f"untrained units: {' '.join(fresh)}" if fresh else "all units trained"

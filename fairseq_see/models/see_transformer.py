@@ -1,6 +1,7 @@
 """``see_transformer``: fairseq's Transformer whose token embeddings are Sememe Entanglement Encodings."""
 
 import logging
+import os
 
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MAX_TARGET_POSITIONS, TransformerModel,
@@ -28,9 +29,10 @@ class SEETransformerModel(TransformerModel):
         parser.add_argument("--decoder-embedding-type", choices=EMBEDDING_TYPES,
                             help="target token embeddings (tied to the output projection)")
         parser.add_argument("--embedding-compression-ratio", type=float, metavar="X",
-                            help="pick each compressed embedding's size for |V|*d/params ~= X (low_rank: e; "
-                                 "word2ket/word2ketxs/tt: rank, order if needed; morphte: rank; see: tables "
-                                 "and order); the achieved ratio is logged")
+                            help="pick each compressed embedding's size for |V|*d/params ~= X, a finite X >= 1 "
+                                 "(low_rank: e; word2ket/word2ketxs/tt: rank, order if needed; morphte: rank; see: "
+                                 "order, slots and tables); the achieved ratio is logged, as a warning when X is "
+                                 "out of the type's reach")
         parser.add_argument("--low-rank-dim", type=int, metavar="E",
                             help=f"low_rank: inner dimension e (default {DEFAULT_SIZES['low_rank_dim']})")
         for kind in ("word2ket", "word2ketxs", "tt", "morphte"):
@@ -54,12 +56,25 @@ class SEETransformerModel(TransformerModel):
     def from_pretrained(cls, model_name_or_path, checkpoint_file="model.pt", data_name_or_path=".", **kwargs):
         """fairseq's hub loader with this plugin's defaults: jieba segmentation, then sentencepiece.
 
-        A directory written by fairseq-see-export holds model.pt, the dictionaries and, as
-        ``sentencepiece.bpe.model``, the source sentencepiece model, so
-        ``SEETransformerModel.from_pretrained(dir).translate("今天天气很好。")`` works as is.
+        A directory written by fairseq-see-export holds model.pt, the dictionaries, the source
+        sentencepiece model as ``sentencepiece.bpe.model`` and, when the training source was segmented
+        with a lexicon's words kept whole (as the recipes do), those words as ``jieba_lexicon.txt``:
+        jieba here keeps the same words whole, so
+        ``SEETransformerModel.from_pretrained(dir).translate("今天天气很好。")`` segments as training did.
         """
+        from ..export import JIEBA_LEXICON_FILE, SENTENCEPIECE_FILE
         kwargs.setdefault("tokenizer", "jieba")
         kwargs.setdefault("bpe", "sentencepiece")
+        if os.path.isdir(model_name_or_path):
+            if (kwargs["bpe"] == "sentencepiece" and "sentencepiece_model" not in kwargs
+                    and not os.path.isfile(os.path.join(model_name_or_path, SENTENCEPIECE_FILE))):
+                raise UserInputError(f"{model_name_or_path}: no {SENTENCEPIECE_FILE}; export the model with "
+                                     "fairseq-see-export --sentencepiece-model SRC.model, or pass "
+                                     "sentencepiece_model=... (or another bpe=)")
+            if kwargs["tokenizer"] == "jieba":
+                # always set: the export records the file by its name inside the directory
+                words = os.path.join(os.path.abspath(model_name_or_path), JIEBA_LEXICON_FILE)
+                kwargs.setdefault("jieba_lexicon", words if os.path.isfile(words) else None)
         return super().from_pretrained(model_name_or_path, checkpoint_file, data_name_or_path, **kwargs)
 
     @classmethod

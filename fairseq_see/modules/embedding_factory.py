@@ -22,12 +22,14 @@ Only SEE and MorphTE have a LayerNorm (MorphTE's paper's); word2ket's reference 
 LayerNorms commented out ("not used in experiments"), TT and low-rank have none.
 """
 
+import logging
+
 from fairseq.models.transformer import Embedding
 
 from ..errors import UserInputError
 from ..lexicon.dictionary import dictionary_checksum
 from ..lexicon.index import morpheme_index, randomize_sememes
-from .embedding_sizes import DEFAULT_SIZES, pick_size, ratio_note
+from .embedding_sizes import DEFAULT_SIZES, check_ratio, missed, pick_size, ratio_note
 from .embedding_stats import full_embedding_stats
 from .low_rank_embedding import LowRankEmbedding
 from .morph_te_embedding import MorphTEEmbedding
@@ -40,6 +42,18 @@ from .word2ket_xs_embedding import Word2KetXSEmbedding
 BASELINE_TYPES = ("low_rank", "word2ket", "word2ketxs", "tt", "morphte")
 EMBEDDING_TYPES = ("see", "full", "see_random") + BASELINE_TYPES
 FACTORED = {"word2ket": Word2KetEmbedding, "word2ketxs": Word2KetXSEmbedding, "tt": TTEmbedding}
+
+logger = logging.getLogger(__name__)
+
+
+def _ratio_note(notes, side, kind, ratio, achieved, config):
+    """The picker's line: among ``notes`` (logged with the stats), or at once as a warning when the
+    ratio is out of the type's reach, so that it stands out before training."""
+    line = ratio_note(side, kind, ratio, achieved, config)
+    if missed(ratio, achieved):
+        logger.warning(line)
+    else:
+        notes.append(line)
 
 
 class Dictionary:
@@ -62,6 +76,8 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     ``notes`` are log lines of what the ratio picker chose.
     """
     vocab = len(dictionary.symbols)
+    if ratio is not None:
+        check_ratio(ratio)
     if kind == "full":
         if output_bias:
             raise UserInputError("--tied-output-bias is for compressed tables; a full table's tied output is fairseq's own")
@@ -86,13 +102,13 @@ def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio, indexes):
         config = {"order": sizes["morphte_order"], "rank": sizes["morphte_rank"]}
         if ratio is not None:
             config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config["order"], units=len(units))
-            notes.append(ratio_note(side, kind, ratio, achieved, config))
+            _ratio_note(notes, side, kind, ratio, achieved, config)
         return MorphTEEmbedding(morpheme_ids, units, dim, dictionary.pad, config["rank"], side=side), notes
     config = ({"rank": sizes["low_rank_dim"]} if kind == "low_rank"
               else {"order": sizes[f"{kind}_order"], "rank": sizes[f"{kind}_rank"]})
     if ratio is not None:
         config, _, achieved = pick_size(kind, vocab, dim, ratio, order=config.get("order"))
-        notes.append(ratio_note(side, kind, ratio, achieved, config))
+        _ratio_note(notes, side, kind, ratio, achieved, config)
     if kind == "low_rank":
         return LowRankEmbedding(vocab, dim, dictionary.pad, config["rank"], side=side), notes
     return FACTORED[kind](vocab, dim, dictionary.pad, config["order"], config["rank"], side=side), notes
@@ -118,7 +134,7 @@ def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
                                         units={sizes: len(i.units) for sizes, i in candidates.items()})
         order, rank, tables = config["order"], config["rank"], config["tables"]
         index = candidates[(order, rank, tables)]
-        notes.append(ratio_note(side, kind, ratio, achieved, config))
+        _ratio_note(notes, side, kind, ratio, achieved, config)
     if index is None:
         unit_ids, units = placeholder_index(len(dictionary.symbols), order, rank)
         notes.append(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")

@@ -40,6 +40,18 @@ def _near(x, low=1, high=None):
     return sorted({min(max(int(v), low), high) if high else max(int(v), low) for v in values})
 
 
+def check_ratio(ratio):
+    """A requested compression ratio must be a finite number >= 1 (1: as many parameters as a full table)."""
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not math.isfinite(ratio) or ratio < 1:
+        raise UserInputError(f"--embedding-compression-ratio {ratio}: expected a finite number >= 1 (|V|*d / the "
+                             "embedding's parameters; 1 is the size of a full table, 20 a twentieth of it)")
+
+
+def missed(ratio, achieved, tolerance=0.05):
+    """Is ``achieved`` farther from the requested ``ratio`` than ``tolerance`` (relative)?"""
+    return abs(math.log(achieved / ratio)) > math.log1p(tolerance)
+
+
 def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
     """Sizes of a ``kind`` embedding for a requested compression ratio |V|·d / params.
 
@@ -50,8 +62,7 @@ def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
     for see (the rows its index at those sizes reads: every row is read). A ratio out of a type's reach
     gets its nearest achievable size; the caller prints what was achieved.
     """
-    if ratio <= 0:
-        raise UserInputError(f"--embedding-compression-ratio must be > 0 (got {ratio})")
+    check_ratio(ratio)
     full = vocab * dim
     target = full / ratio
     candidates = []
@@ -85,8 +96,9 @@ def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
 
 
 def ratio_note(side, kind, ratio, achieved, config):
-    """The log line of the ratio picker."""
+    """The log line of the ratio picker; a ratio out of the type's reach says so (logged as a warning)."""
     chosen = " ".join(f"{k}={v}" for k, v in config.items())
-    miss = "" if abs(math.log(achieved / ratio)) <= math.log1p(0.05) else " (nearest this type can get)"
+    miss = (f" (nearest this type can get: --embedding-compression-ratio {ratio:g} is out of its reach at this "
+            "vocabulary and dimension)" if missed(ratio, achieved) else "")
     return (f"embedding compression ({side}): type={kind} requested={ratio:.2f}x achieved={achieved:.2f}x "
             f"with {chosen}{miss}")

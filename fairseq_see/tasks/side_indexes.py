@@ -10,6 +10,26 @@ from ..lexicon.morfessor_segmenter import SEGMENTER_FILE, side_segmenter
 logger = logging.getLogger(__name__)
 
 
+def checkpoint_to_restore(cfg):
+    """The checkpoint fairseq-train will load into the model it is building from ``cfg`` (its
+    options), as ``fairseq.checkpoint_utils.load_checkpoint`` picks it, or None: a fresh run, or not
+    fairseq-train."""
+    def option(name):
+        try:
+            return getattr(cfg, name, None)
+        except Exception:  # an omegaconf node without that key
+            return None
+    restore, save_dir = option("restore_file"), option("save_dir")
+    if not restore or save_dir is None:
+        return None
+    if restore == "checkpoint_last.pt":  # fairseq's default: the save dir's last checkpoint, if any
+        candidates = [os.path.join(save_dir, f"checkpoint_last{option('checkpoint_suffix') or ''}.pt"),
+                      option("continue_once"), option("finetune_from_model")]
+    else:
+        candidates = [restore]
+    return next((path for path in candidates if path and os.path.isfile(path)), None)
+
+
 class SideIndexes:
     """The indexes of one dictionary (``source`` or ``target`` of a translation_sememe task).
 
@@ -21,7 +41,7 @@ class SideIndexes:
     """
 
     def __init__(self, data_dir, lang, dictionary, dictionary_path, lexicon, lexicon_name, segmenter_kind,
-                 from_checkpoint):
+                 from_checkpoint, restoring=lambda: None):
         self.lang, self.dictionary, self.dictionary_path = lang, dictionary, dictionary_path
         self.saved_index_path = os.path.join(data_dir, INDEX_FILE.format(lang=lang))
         self.saved_segmenter_path = os.path.join(data_dir, SEGMENTER_FILE.format(lang=lang))
@@ -29,6 +49,8 @@ class SideIndexes:
         self._segmenter, self._builder, self._saved = None, None, None
         # True while the task builds a model a checkpoint is about to fill: the index comes from there
         self._from_checkpoint = from_checkpoint
+        # the checkpoint fairseq-train is about to resume from (None: a fresh run), see checkpoint_to_restore
+        self._restoring = restoring
 
     @property
     def segmenter(self):
@@ -53,9 +75,10 @@ class SideIndexes:
         return self._saved
 
     def index(self, order, rank, tables, required=True):
-        """The index at these sizes, or None when none can be had (no lexicon and no saved index
-        that fits: an error when ``required`` and a saved index of other sizes is there; or a model
-        about to receive its checkpoint, which carries its index)."""
+        """The index at these sizes, or None for a model about to receive its checkpoint, which
+        carries its index (fairseq's loaders, or fairseq-train resuming), or for sizes that cannot
+        be had when not ``required``. Neither a lexicon nor a saved index that fits: an error when
+        ``required``."""
         if self._from_checkpoint():
             return None
         saved = self.saved()
@@ -70,7 +93,12 @@ class SideIndexes:
                                    f"{saved.meta.get('min_readers')} tokens), not {order}, {rank} and {tables} (2); "
                                    "rebuild it with fairseq-see-index or pass --sememe-lexicon")
         if self._lexicon is None:
-            return None
+            if required and self._restoring() is None:
+                # a model without its index would train a placeholder (and crash at the first step)
+                raise LexiconError(f"{self.dictionary_path}: no sememe lexicon and no {self.saved_index_path}, so "
+                                   "no SEE index; pass --sememe-lexicon (lexicon files or 'openhownet') or build "
+                                   "the index beside the dictionary with fairseq-see-index")
+            return None  # the checkpoint fairseq-train resumes from carries the index
         if self._builder is None:
             self._builder = IndexBuilder(self.dictionary.symbols, self.dictionary.count, self._lexicon(),
                                          self.segmenter, self.lexicon_name)

@@ -12,7 +12,7 @@ from ..distillation import freeze_non_embedding, init_student_from_teacher, load
 from ..errors import UserInputError
 from ..index_identity_across_ranks import check_index_identity_across_ranks
 from ..lexicon import lexicon_name, load_lexicons
-from .side_indexes import SideIndexes
+from .side_indexes import SideIndexes, checkpoint_to_restore
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class TranslationSememeTask(TranslationTask):
         self._lexicon = None
         self._teacher = None
         self._index_from_checkpoint = False
+        self._restoring = None
         self._side_indexes = {}
 
     def lexicon(self):
@@ -80,6 +81,7 @@ class TranslationSememeTask(TranslationTask):
     def build_model(self, cfg, from_checkpoint=False):
         # a model about to receive a checkpoint takes its index from there: no lexicon needed
         self._index_from_checkpoint = from_checkpoint
+        self._restoring = checkpoint_to_restore(cfg)  # fairseq-train resuming: the checkpoint has the index
         model = super().build_model(cfg, from_checkpoint)
         # this task's own options, not the model's: a checkpoint's saved args never re-trigger them
         if self.cfg.init_student_from_teacher and not from_checkpoint:
@@ -108,5 +110,6 @@ class TranslationSememeTask(TranslationTask):
                 self.cfg.data.split(os.pathsep)[0], lang, dictionary, self.dictionary_path(lang),
                 self.lexicon if self.cfg.sememe_lexicon else None,
                 lexicon_name(self.cfg.sememe_lexicon) if self.cfg.sememe_lexicon else None,
-                self.cfg.morpheme_segmenter, from_checkpoint=lambda: self._index_from_checkpoint)
+                self.cfg.morpheme_segmenter, from_checkpoint=lambda: self._index_from_checkpoint,
+                restoring=lambda: self._restoring)
         return self._side_indexes[side]
