@@ -152,8 +152,10 @@ def ensure_trained(workdir):
 def test_export_hub_and_interactive(workdir):
     """fairseq-see-export: smaller file, identical translations through fairseq-generate and the hub."""
     ensure_trained(workdir)
+    # this data was segmented by plain jieba (python -m jieba), so the export records plain jieba
     out = run(cli("fairseq-see-export"), "ckpt/checkpoint_best.pt", "--data", "bin", "--output", "exported",
-              "--sentencepiece-model", "spm.zh.model", cwd=workdir)
+              "--sentencepiece-model", "spm.zh.model", "--jieba-lexicon", "none", cwd=workdir)
+    assert "source segmentation: plain jieba (--jieba-lexicon none)" in out
     student = re.search(r"student checkpoint: ([\d.]+) MiB, ([\d,]+) parameters, token embeddings ([\d,]+)", out)
     exported = re.search(r"exported: ([\d.]+) MiB, ([\d,]+) parameters", out)
     assert student and exported and float(exported.group(1)) < float(student.group(1))
