@@ -1,6 +1,7 @@
 """Sizes of the compressed embeddings: option defaults, and the picker for a requested ratio."""
 
 import math
+import numbers
 
 from ..errors import UserInputError
 from .low_rank_embedding import LowRankEmbedding
@@ -42,7 +43,7 @@ def _near(x, low=1, high=None):
 
 def check_ratio(ratio):
     """A requested compression ratio must be a finite number >= 1 (1: as many parameters as a full table)."""
-    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not math.isfinite(ratio) or ratio < 1:
+    if not isinstance(ratio, numbers.Real) or isinstance(ratio, bool) or not math.isfinite(ratio) or ratio < 1:
         raise UserInputError(f"--embedding-compression-ratio {ratio}: expected a finite number >= 1 (|V|*d / the "
                              "embedding's parameters; 1 is the size of a full table, 20 a twentieth of it)")
 
