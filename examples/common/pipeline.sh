@@ -11,16 +11,20 @@
 #                      returns non-zero if the download fails (verify_or_record_checksum checks archives)
 #   OFFICIAL_TEST      NAME:ZH:EN, the paths relative to a --data-root mirror (used only with one)
 #
-# Every step is skipped when its marker DIR/.done/STEP exists, so a rerun continues where it stopped.
+# Every step's marker DIR/.done/STEP records what the step was made from (input files with their sizes
+# and sha256, the steps before it, its options; see `record`); a step is skipped when its marker
+# records exactly what it would be made from now, so a rerun continues where it stopped, and a step
+# whose inputs or options changed is redone, with every step after it.
 #
 # Globals, all set by parse_args and set_profile (called first in pipeline_main) and read-only after:
-#   options    PROFILE RATIOS SEEDS WORKDIR (absolute, created) DATA_ROOT LEXICON SEMEME_NAMES WORDNET
-#              DATA_ONLY
+#   options    PROFILE RATIOS SEEDS WORKDIR (absolute; created by make_workdir once every option is
+#              checked) DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS
 #              TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN
 #   derived    DATA_SOURCE (given|mirror|download), TESTS (NAME:ZH:EN: --test, then the official
 #              tests when mirrored, then the held-out TVsub episodes), SEMEME_ARGS, SEE_ARGS
-#   profile    N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST (0: all) SPM_ZH SPM_EN MAX_TOKENS LR WARMUP
-#              TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES ARCH_ARGS DEVICE_ARGS COMMON_TRAIN
+#   profile    N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST (0: all) SPM_ZH SPM_EN (or --spm-zh/--spm-en)
+#              MAX_TOKENS LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES ARCH_ARGS DEVICE_ARGS
+#              COMMON_TRAIN
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -29,9 +33,16 @@ usage() {
   cat <<EOF
 usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:EN ...]
           [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
-          [--data-root DIR] [--lexicon A,B] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"] [--data-only]
+          [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
+          [--spm-zh N] [--spm-en N] [--max-positions N] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
+--lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
+--sememe-names: default hownet/openhownet__sememe_dict_all.json beside --data-root.
+--spm-zh/--spm-en: sentencepiece vocabulary sizes (default: the profile's; raised to the characters
+  sentencepiece must keep, with a line saying so). --max-positions: fairseq's --max-source-positions
+  and --max-target-positions (default 1024); longer training/validation pairs are dropped and longer
+  test lines cut, each file's count printed.
 EOF
 }
 
@@ -40,7 +51,7 @@ EOF
 parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
-  WORDNET="" DATA_ONLY=""
+  WORDNET="" DATA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024
   TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -57,22 +68,45 @@ parse_args() {
       --lexicon)      LEXICON=$2;      shift 2 ;;
       --sememe-names) SEMEME_NAMES=$2; shift 2 ;;
       --wordnet)      WORDNET=$2;      shift 2 ;;
+      --spm-zh)       SPM_ZH_OPTION=$2; shift 2 ;;
+      --spm-en)       SPM_EN_OPTION=$2; shift 2 ;;
+      --max-positions) MAX_POSITIONS=$2; shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
   done
-  WORKDIR=${WORKDIR:-work/$dataset-$PROFILE}
-  mkdir -p "$WORKDIR"/{raw,seg,spm,bin,ckpt,logs,eval,results,.done}
-  WORKDIR=$(cd "$WORKDIR" && pwd)
+  WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
+  local option value
+  for option in spm-zh:"$SPM_ZH_OPTION" spm-en:"$SPM_EN_OPTION" max-positions:"$MAX_POSITIONS"; do
+    value=${option#*:}
+    [[ -z $value || $value =~ ^[1-9][0-9]*$ ]] || die "--${option%%:*} $value: expected a positive whole number"
+  done
+  [ "$MAX_POSITIONS" -ge 2 ] \
+      || die "--max-positions $MAX_POSITIONS: a line needs at least 2 positions (a piece and </s>)"
+  if [ -n "$TRAIN_ZH$TRAIN_EN$VALID_ZH$VALID_EN" ]; then
+    local f
+    for f in "$TRAIN_ZH" "$TRAIN_EN" "$VALID_ZH" "$VALID_EN"; do
+      [ -f "$f" ] || die "${f:-a file}: not found; pass all four of --train-zh/--train-en/--valid-zh/--valid-en"
+    done
+  fi
 
   if [ -n "$DATA_ROOT" ]; then
     LEXICON=${LEXICON:-$(hownet_lexicon "$DATA_ROOT")}
     SEMEME_NAMES=${SEMEME_NAMES:-$(hownet_names "$DATA_ROOT")}
     WORDNET=${WORDNET:-$(wordnet_dir "$DATA_ROOT")}
   fi
-  [ -n "$LEXICON" ] \
-      || die "no sememe lexicon: pass --lexicon FILE[,FILE] (or --data-root with hownet/ beside it)"
+  if [ -z "$LEXICON" ]; then
+    openhownet_installed || die "no sememe lexicon: pass --lexicon FILE[,FILE] or --data-root with hownet/" \
+        "beside it, or install OpenHowNet's data (pip install OpenHowNet; python -c 'import OpenHowNet;" \
+        "OpenHowNet.download()') for --lexicon openhownet"
+    LEXICON=openhownet
+    log "no --lexicon: using OpenHowNet's installed data (--lexicon openhownet)"
+  fi
+  [ -n "$SEMEME_NAMES" ] || [ "$LEXICON" = openhownet ] \
+      || log "warning: no --sememe-names: each lexicon's sememe names stay its own units (the same sememe" \
+             "from two files is learnt twice) and fairseq-see-extend lists trained sememes as untrained;" \
+             "pass OpenHowNet's sememe_dict_all JSON (hownet/openhownet__sememe_dict_all.json in shared/data)"
   SEMEME_ARGS=(--sememe-lexicon "$LEXICON" ${SEMEME_NAMES:+--sememe-names "$SEMEME_NAMES"}
                ${WORDNET:+--wordnet "$WORDNET"})
   SEE_ARGS=(--user-dir "$SEE_USER_DIR" --task translation_sememe "${SEMEME_ARGS[@]}")
@@ -92,6 +126,15 @@ parse_args() {
   local heldout=$WORKDIR/raw/tvsub_heldout  # written by prepare_raw
   [ "$DATA_SOURCE" != mirror ] || TESTS+=("tvsub_test:$heldout.zh:$heldout.en")
 }
+
+# openhownet_installed: the OpenHowNet package and its downloaded data (what --lexicon openhownet reads)
+openhownet_installed() {
+  python3 -c 'import os, sys
+from OpenHowNet.Download import OPENHOWNET_RESOURCE_PATH as home
+sys.exit(not os.path.isfile(os.path.join(home, "resources", "HowNet_dict_complete")))' 2> /dev/null
+}
+
+make_workdir() { mkdir -p "$WORKDIR"/{raw,seg,spm,bin,ckpt,logs,eval,results,.done}; }
 
 # Sizes per profile, one setting a line (0 pairs: all of them). cpu: chosen so variants differ by more
 # than seed noise in <= 60 min on 2 cores. Model "-": fairseq's transformer (6+6 layers, d 512).
@@ -131,8 +174,10 @@ set_profile() {
   [ "$device" = - ] || DEVICE_ARGS=("$device")
   RATIOS=${RATIOS:-${ratios//,/ }}
   SEEDS=${SEEDS:-${seeds//,/ }}
+  SPM_ZH=${SPM_ZH_OPTION:-$SPM_ZH} SPM_EN=${SPM_EN_OPTION:-$SPM_EN}
   COMMON_TRAIN=("${BASE_TRAIN_ARGS[@]}" --lr "$LR" --warmup-updates "$WARMUP" --max-tokens "$MAX_TOKENS"
                 --save-interval-updates 1000 --keep-interval-updates 1  # an interrupted long run resumes here
+                --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS"
                 "${ARCH_ARGS[@]}" "${DEVICE_ARGS[@]}")
 }
 
@@ -151,25 +196,65 @@ verify_or_record_checksum() {
   fi
 }
 
-step_done() { [ -e "$WORKDIR/.done/$1" ]; }
-mark_done() { touch "$WORKDIR/.done/$1"; }
+# record ITEM...: what a step is made from, one line an item, after a first line "sha256 <hex of the
+# rest>" (its fingerprint): "file PATH SIZE SHA256" for file:PATH (file:A,B: each; a name that is not
+# a file, such as openhownet, as "name NAME"), "dir PATH SHA256" for dir:PATH (every file's contents),
+# "step NAME FINGERPRINT" for step:NAME (the fingerprint in that step's marker), "option ITEM" else
+record() {
+  local item path paths body=""
+  for item in "$@"; do
+    case $item in
+      file:*)
+        IFS=, read -ra paths <<< "${item#file:}"
+        for path in "${paths[@]}"; do
+          if [ -f "$path" ]; then
+            body+="file $path $(stat -L -c %s "$path") $(sha256sum < "$path" | cut -c1-64)"$'\n'
+          else
+            body+="name $path"$'\n'
+          fi
+        done ;;
+      dir:*)
+        path=${item#dir:}
+        if [ -z "$path" ]; then
+          continue
+        elif [ -d "$path" ]; then
+          body+="dir $path $(cd "$path" && find -L . -type f -print0 | sort -z | xargs -0 -r sha256sum \
+                             | sha256sum | cut -c1-64)"$'\n'
+        else
+          body+="name $path"$'\n'
+        fi ;;
+      step:*) body+="step ${item#step:} $(fingerprint "${item#step:}")"$'\n' ;;
+      *) body+="option $item"$'\n' ;;
+    esac
+  done
+  printf 'sha256 %s\n%s' "$(printf '%s' "$body" | sha256sum | cut -c1-64)" "$body"
+}
+
+# fingerprint STEP: the first line of the step's marker (empty when the step was never completed)
+fingerprint() { head -n 1 "$WORKDIR/.done/$1" 2> /dev/null || true; }
+# step_done STEP RECORD: the step was completed from exactly what RECORD lists
+step_done() { [ "$(fingerprint "$1")" = "$(head -n 1 <<< "$2")" ]; }
+# mark_done STEP RECORD
+mark_done() { printf '%s\n' "$2" > "$WORKDIR/.done/$1"; }
 
 # prepare_raw TITLE DOWNLOAD_FUNCTION: raw/{train,valid}.{zh,en} (and the TVsub held-out test when
 # mirrored) from DATA_SOURCE; raw/TRAINED_ON says which
 prepare_raw() {
-  local title=$1 download=$2 raw=$WORKDIR/raw trained_on
-  step_done raw && return 0
+  local title=$1 download=$2 raw=$WORKDIR/raw trained_on made_from tv=$DATA_ROOT/train/tvsub
+  case $DATA_SOURCE in
+    given) made_from=$(record given "file:$TRAIN_ZH" "file:$TRAIN_EN" "file:$VALID_ZH" "file:$VALID_EN") ;;
+    mirror) made_from=$(record mirror "file:$tv/train.zh.xz" "file:$tv/train.en.xz" "file:$tv/train.episodes.tsv" \
+                               "N_TRAIN $N_TRAIN" "N_VALID $N_VALID" "N_INDOMAIN_TEST $N_INDOMAIN_TEST") ;;
+    download) made_from=$(record download "$title" "$download") ;;
+  esac
+  step_done raw "$made_from" && return 0
   case $DATA_SOURCE in
     given)
-      local f
-      for f in "$TRAIN_ZH" "$TRAIN_EN" "$VALID_ZH" "$VALID_EN"; do
-        [ -f "$f" ] || die "$f: not found; pass existing files to --train-zh/--train-en/--valid-zh/--valid-en"
-      done
       cp "$TRAIN_ZH" "$raw/train.zh"; cp "$TRAIN_EN" "$raw/train.en"
       cp "$VALID_ZH" "$raw/valid.zh"; cp "$VALID_EN" "$raw/valid.en"
       trained_on="given files ($(wc -l < "$raw/train.zh") pairs)" ;;
     mirror)
-      local tv=$DATA_ROOT/train/tvsub first_valid first_test n l
+      local first_valid first_test n l
       [ -f "$tv/train.zh.xz" ] \
           || die "$tv/train.zh.xz: not found; pass --data-root pointing at a copy of shared/data/zh-en"
       # whole episodes at the end of TVsub are held out: the last 10 for test, the 10 before for valid
@@ -190,15 +275,20 @@ prepare_raw() {
       trained_on="official $title training data" ;;
   esac
   echo "$trained_on" > "$raw/TRAINED_ON"
-  mark_done raw
+  mark_done raw "$made_from"
 }
 
 # test_splits: the test sets' names, in TESTS order (one a line)
 test_splits() { local spec; for spec in "${TESTS[@]}"; do echo "${spec%%:*}"; done; }
 
 check_and_segment() {
-  step_done segment && return 0
-  local raw=$WORKDIR/raw seg=$WORKDIR/seg spec name zh en split pairs=()
+  local raw=$WORKDIR/raw seg=$WORKDIR/seg spec name zh en split pairs=() tests=() made_from
+  for spec in "${TESTS[@]}"; do
+    IFS=: read -r name zh en <<< "$spec"
+    tests+=("test $name" "file:$zh" "file:$en")
+  done
+  made_from=$(record step:raw "${tests[@]}" "N_TEST $N_TEST" "file:$LEXICON" "file:$SEMEME_NAMES" "dir:$WORDNET")
+  step_done segment "$made_from" && return 0
   fairseq-see-recipe check "$raw/train.zh" "$raw/train.en"
   fairseq-see-recipe check "$raw/valid.zh" "$raw/valid.en"
   for spec in "${TESTS[@]}"; do
@@ -218,12 +308,16 @@ check_and_segment() {
   # what adding the lexicon's words to jieba buys: the same validation text, plain jieba
   fairseq-see-recipe segment "${SEMEME_ARGS[@]}" --no-lexicon-words \
       "$raw/valid.zh" "$seg/valid.plain-jieba.zh" | tee -a "$WORKDIR/logs/jieba_coverage.txt"
-  mark_done segment
+  mark_done segment "$made_from"
 }
 
+# binarize: sentencepiece, pairs fitted to the model's positions, fairseq-preprocess, the SEE index.
+# Redoing it retires every model trained on the previous data (ckpt, eval, results and their markers).
 binarize() {
-  step_done binarize && return 0
-  local seg=$WORKDIR/seg spm=$WORKDIR/spm l split splits testpref
+  local seg=$WORKDIR/seg spm=$WORKDIR/spm l split splits testpref made_from
+  made_from=$(record step:segment "SPM_ZH $SPM_ZH" "SPM_EN $SPM_EN" "MAX_POSITIONS $MAX_POSITIONS")
+  step_done binarize "$made_from" && return 0
+  rm -rf "${WORKDIR:?}"/{ckpt,eval,results}/* "$WORKDIR"/.done/{train,eval}.* "$WORKDIR"/logs/*.log
   splits=$(test_splits)
   fairseq-see-recipe spm-train --input "$seg/train.zh" --prefix "$spm/zh" --vocab-size "$SPM_ZH" \
       --character-coverage 0.9995
@@ -233,6 +327,13 @@ binarize() {
       fairseq-see-recipe spm-encode --model "$spm/$l.model" "$seg/$split.$l" "$spm/$split.$l"
     done
   done
+  # fairseq refuses (validation, generation) or skips (training) pairs longer than its positions:
+  # training and validation pairs that do not fit are dropped, test lines are cut (every test line keeps
+  # its hypothesis, scored against its whole reference)
+  local fit=(fairseq-see-recipe fit-positions --max-source-positions "$MAX_POSITIONS"
+             --max-target-positions "$MAX_POSITIONS")
+  "${fit[@]}" --drop "$spm/train.zh" "$spm/train.en" "$spm/valid.zh" "$spm/valid.en"
+  for split in $splits; do "${fit[@]}" --truncate "$spm/$split.zh" "$spm/$split.en"; done
   testpref=$(for split in $splits; do printf '%s,' "$spm/$split"; done)
   rm -rf "${WORKDIR:?}/bin"
   fairseq-preprocess --source-lang zh --target-lang en --trainpref "$spm/train" --validpref "$spm/valid" \
@@ -241,28 +342,45 @@ binarize() {
   fairseq-see-index "$WORKDIR/bin" "${SEMEME_ARGS[@]}" --segmenter-corpus "zh=$WORKDIR/raw/train.zh" \
       --segmenter-corpus "en=$WORKDIR/raw/train.en" | tee "$WORKDIR/logs/index.log"
   echo "$splits" > "$WORKDIR/bin/TEST_SPLITS"  # fairseq's test, test1, ... in this order
-  mark_done binarize
+  mark_done binarize "$made_from"
 }
 
-# train NAME SEED FAIRSEQ_TRAIN_ARGS...: resumable (checkpoint_last), its log appended to logs/NAME.log;
-# FAIRSEQ_TRAIN_ARGS come after COMMON_TRAIN, so they override it
+# train NAME SEED [--init-from CHECKPOINT] FAIRSEQ_TRAIN_ARGS...: resumable (checkpoint_last), its log
+# appended to logs/NAME.log; FAIRSEQ_TRAIN_ARGS come after COMMON_TRAIN, so they override it. A new run
+# (no checkpoint_last yet) starts from CHECKPOINT with fresh optimizer, data and lr state. A checkpoint
+# directory made from other inputs (its MADE_FROM) is deleted, with the log, rather than resumed.
 train() {
-  local name=$1 seed=$2 start=$SECONDS; shift 2
-  step_done "train.$name" && return 0
+  local name=$1 seed=$2 start=$SECONDS arg deps=() made_from init=() ckpt=$WORKDIR/ckpt/$1; shift 2
+  for arg in "$@"; do  # the models it starts from or learns from
+    case $arg in "$WORKDIR"/ckpt/*/*) deps+=("step:train.$(basename "$(dirname "$arg")")") ;; esac
+  done
+  made_from=$(record step:binarize "${deps[@]}" "seed $seed" "${COMMON_TRAIN[@]}" "$@")
+  step_done "train.$name" "$made_from" && return 0
+  if [ "${1:-}" = --init-from ]; then
+    init=(--restore-file "$2" --reset-optimizer --reset-dataloader --reset-meters --reset-lr-scheduler)
+    shift 2
+  fi
+  if [ -d "$ckpt" ] && [ "$(head -n 1 "$ckpt/MADE_FROM" 2> /dev/null)" != "$(head -n 1 <<< "$made_from")" ]; then
+    rm -rf "$ckpt" "$WORKDIR/logs/$name.log"
+  fi
+  mkdir -p "$ckpt"
+  printf '%s\n' "$made_from" > "$ckpt/MADE_FROM"
+  [ ! -f "$ckpt/checkpoint_last.pt" ] || init=()  # resumed
   log "train $name"
-  fairseq-train "$WORKDIR/bin" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$WORKDIR/ckpt/$name" "$@" \
+  fairseq-train "$WORKDIR/bin" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$ckpt" "${init[@]}" "$@" \
       2>&1 \
       | tee -a "$WORKDIR/logs/$name.log" \
       | grep -E "embedding \(|embedding compression|init-student|valid on|done training" || true
-  [ -f "$WORKDIR/ckpt/$name/checkpoint_last.pt" ] || die "training $name failed; see $WORKDIR/logs/$name.log"
+  [ -f "$ckpt/checkpoint_last.pt" ] || die "training $name failed; see $WORKDIR/logs/$name.log"
   log "train $name done in $((SECONDS - start)) s"
-  mark_done "train.$name"
+  mark_done "train.$name" "$made_from"
 }
 
 # evaluate NAME FAIRSEQ_ARGS...: every test split through NAME's best checkpoint, scored; results/NAME.json
 evaluate() {
-  local name=$1; shift
-  step_done "eval.$name" && return 0
+  local name=$1 made_from; shift
+  made_from=$(record "step:train.$name" "$@" "${DEVICE_ARGS[@]}")
+  step_done "eval.$name" "$made_from" && return 0
   log "evaluate $name"
   local specs=() splits split subset i=0 out
   mapfile -t splits < "$WORKDIR/bin/TEST_SPLITS"
@@ -281,7 +399,7 @@ evaluate() {
   fairseq-see-recipe collect --name "$name" --trained-on "$(cat "$WORKDIR/raw/TRAINED_ON")" \
       --train-log "$WORKDIR/logs/$name.log" --checkpoint "$WORKDIR/ckpt/$name/checkpoint_best.pt" \
       "${specs[@]}" --output "$WORKDIR/results/$name.json"
-  mark_done "eval.$name"
+  mark_done "eval.$name" "$made_from"
 }
 
 have_sacrebleu_iwslt17() { sacrebleu -t iwslt17 -l zh-en --echo src > /dev/null 2>&1; }
@@ -302,12 +420,8 @@ students() {
       --embed-mse-weight 100 --lr 1e-2 --warmup-updates $((STAGE1_UPDATES / 10 + 1)) \
       --max-update "$STAGE1_UPDATES"
   [ "$seed" = "$first_seed" ] && evaluate "$s1" "${SEE_ARGS[@]}"
-  local restore=()
-  [ -f "$WORKDIR/ckpt/$s2/checkpoint_last.pt" ] \
-      || restore=(--restore-file "$WORKDIR/ckpt/$s1/checkpoint_last.pt"
-                  --reset-optimizer --reset-dataloader --reset-meters --reset-lr-scheduler)
-  train "$s2" "$seed" "${student[@]}" --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 \
-      --label-smoothing 0.1 "${restore[@]}" --warmup-updates $((STAGE2_UPDATES / 10 + 1)) \
+  train "$s2" "$seed" --init-from "$WORKDIR/ckpt/$s1/checkpoint_last.pt" "${student[@]}" --distill-stage 2 \
+      --kd-alpha 0.5 --kd-temperature 1 --label-smoothing 0.1 --warmup-updates $((STAGE2_UPDATES / 10 + 1)) \
       --max-update "$STAGE2_UPDATES"
   evaluate "$s2" "${SEE_ARGS[@]}"
   # the same student from scratch with as many updates, plain cross-entropy
@@ -326,7 +440,8 @@ pipeline_main() {
   local command="$0 $*" t0
   parse_args "$dataset" official_tests "$@"
   set_profile
-  readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY \
+  make_workdir
+  readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES ARCH_ARGS DEVICE_ARGS COMMON_TRAIN

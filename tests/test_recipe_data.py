@@ -1,0 +1,212 @@
+"""The recipes' data steps on a user's own files (issue 14): vocabulary sizes, reruns after changed
+inputs, lines longer than the model's positions, lexicon defaults; their fixtures made here."""
+
+import os
+import random
+import re
+import subprocess
+
+import pytest
+
+from conftest import LEXICON, REPO, VENV_BIN, cli, write
+
+RUN_SH = os.path.join(REPO, "examples", "iwslt17_zh_en", "run.sh")
+PIPELINE_SH = os.path.join(REPO, "examples", "common", "pipeline.sh")
+
+
+def recipe(*args, cwd=None):
+    return subprocess.run([cli("fairseq-see-recipe"), *map(str, args)], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
+
+
+def tool_env(home):
+    env = {k: v for k, v in os.environ.items() if k != "FAIRSEQ_SEE_DATA"}  # no mirror: the user's own files
+    return dict(env, PATH=VENV_BIN + os.pathsep + env["PATH"], OMP_NUM_THREADS="1", HOME=str(home),
+                CUDA_VISIBLE_DEVICES="")
+
+
+def corpus(count, seed, characters=700):
+    """count pairs of made-up Chinese (words of 1-2 of `characters` CJK characters, no spaces) and a
+    word-for-word 'English' (one pseudo word per Chinese word)."""
+    rng = random.Random(seed)
+    chars = [chr(0x4E00 + i * 7) for i in range(characters)]
+    words = [rng.choice(chars) + (rng.choice(chars) if rng.random() < 0.6 else "") for _ in range(900)]
+    syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "gu", "fa", "ze"]
+    english = {w: "".join(rng.choice(syllables) for _ in range(rng.randint(1, 3))) for w in words}
+    zh, en = [], []
+    for _ in range(count):
+        sentence = [rng.choice(words) for _ in range(rng.randint(3, 8))]
+        zh.append("".join(sentence))
+        en.append(" ".join(english[w] for w in sentence))
+    return zh, en
+
+
+def write_pair(prefix, zh, en):
+    write(f"{prefix}.zh", "\n".join(zh) + "\n")
+    write(f"{prefix}.en", "\n".join(en) + "\n")
+    return f"{prefix}.zh", f"{prefix}.en"
+
+
+def test_spm_train_raises_a_too_small_vocabulary_and_refuses_a_too_large_one(tmp_path):
+    zh, _ = corpus(300, seed=1)
+    text = write(tmp_path / "train.zh", "\n".join(zh) + "\n")
+    small = recipe("spm-train", "--input", text, "--prefix", tmp_path / "zh", "--vocab-size", 100,
+                   "--character-coverage", 0.9995)
+    assert small.returncode == 0, small.stderr
+    raised = re.search(r"--vocab-size 100 raised to (\d+): sentencepiece keeps one piece per character", small.stdout)
+    assert raised and int(raised.group(1)) > 100, small.stdout
+    import sentencepiece as spm
+    assert spm.SentencePieceProcessor(model_file=str(tmp_path / "zh.model")).get_piece_size() == int(raised.group(1))
+
+    large = recipe("spm-train", "--input", text, "--prefix", tmp_path / "zh2", "--vocab-size", 50000)
+    assert large.returncode == 1 and large.stderr.count("\n") == 1, large.stderr
+    assert re.search(r"train.zh: --vocab-size 50000 is more pieces than this text gives \(at most \d+\)", large.stderr)
+    for args, message in (((tmp_path / "none.zh", 100), "none.zh: not found"), ((text, 0), "--vocab-size 0")):
+        bad = recipe("spm-train", "--input", args[0], "--prefix", tmp_path / "x", "--vocab-size", args[1])
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and message in bad.stderr, bad.stderr
+
+
+def test_fit_positions_drops_or_cuts_pairs_longer_than_the_positions(tmp_path):
+    source = write(tmp_path / "a.zh", "▁a ▁b\n▁a ▁b ▁c ▁d ▁e\n▁a\n")
+    target = write(tmp_path / "a.en", "▁x\n▁x\n▁x ▁y ▁z ▁w\n")
+    dropped = recipe("fit-positions", "--max-source-positions", 4, "--max-target-positions", 4, "--drop",
+                     source, target)
+    assert dropped.returncode == 0, dropped.stderr
+    assert re.search(r"a.zh, .*a.en: dropped 2 of 3 pairs longer than 3 source / 3 target pieces \(fairseq's "
+                     r"--max-source-positions 4 / --max-target-positions 4, with </s>\): lines 2, 3$", dropped.stdout)
+    assert open(source).read() == "▁a ▁b\n" and open(target).read() == "▁x\n"
+
+    source = write(tmp_path / "t.zh", "▁a ▁b\n" + " ".join(["▁c"] * 5000) + "\n")
+    target = write(tmp_path / "t.en", "▁x\n▁y\n")
+    cut = recipe("fit-positions", "--truncate", source, target)  # fairseq's default 1024 positions
+    assert cut.returncode == 0 and re.search(r"cut 1 of 2 pairs to 1023 source / 1023 target pieces .*: line 2$",
+                                             cut.stdout), cut.stdout
+    assert [len(line.split()) for line in open(source)] == [2, 1023] and open(target).read() == "▁x\n▁y\n"
+    fits = recipe("fit-positions", "--truncate", source, target)
+    assert "2 pairs, none longer than" in fits.stdout
+    bad = recipe("fit-positions", "--max-source-positions", 1, "--drop", source, target)
+    assert bad.returncode == 1 and "--max-source-positions 1: a line needs at least 2 positions" in bad.stderr
+
+
+def run_recipe(env, *args, timeout=900):
+    return subprocess.run(["bash", RUN_SH, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def markers(work):
+    return {name: open(work / ".done" / name).read() for name in sorted(os.listdir(work / ".done"))}
+
+
+def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path):
+    """run.sh --data-only on given files: the vocabulary raised, long pairs dropped and a 10,000-character
+    test line cut (it then translates), a rerun that redoes nothing, and reruns after a changed file
+    (same path) and a changed vocabulary size that redo exactly the steps that depend on them."""
+    zh, en = corpus(460, seed=2)
+    zh[5], en[5] = "的" * 3000, "ka " * 1500  # a training pair longer than the positions
+    train = write_pair(tmp_path / "own" / "train", zh[:400], en[:400])
+    valid = write_pair(tmp_path / "own" / "valid", zh[400:430], en[400:430])
+    test_zh, test_en = zh[430:], en[430:]
+    test_zh[3] = "".join(zh[:400])[:10000]  # a 10,000-character test line
+    test = write_pair(tmp_path / "own" / "test", test_zh, test_en)
+    lexicon = write(tmp_path / "lex.txt", LEXICON)
+    work = tmp_path / "work"
+    args = ["--data-only", "--train-zh", train[0], "--train-en", train[1], "--valid-zh", valid[0], "--valid-en",
+            valid[1], "--test", f"own:{test[0]}:{test[1]}", "--lexicon", lexicon, "--workdir", work,
+            "--spm-zh", 100, "--spm-en", 150, "--max-positions", 64]
+    env = tool_env(tmp_path)
+    first = run_recipe(env, *args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    out = first.stdout
+    # no names map: one line says what is lost
+    assert len(re.findall(r"warning: no --sememe-names: .* fairseq-see-extend lists trained sememes as untrained",
+                          out)) == 1, out
+    assert re.search(r"seg/train.zh: --vocab-size 100 raised to \d+", out), out
+    assert re.search(r"spm/train.zh, .*spm/train.en: dropped 1 of 400 pairs longer than 63 source / 63 target "
+                     r"pieces .*: line 6$", out, re.M), out
+    assert re.search(r"spm/valid.zh, .*spm/valid.en: 30 pairs, none longer", out), out
+    assert re.search(r"spm/own.zh, .*spm/own.en: cut 1 of 30 pairs to 63 source / 63 target pieces .*: line 4$",
+                     out, re.M), out
+    done = markers(work)
+    assert set(done) == {"raw", "segment", "binarize"}
+    assert re.search(r"^file \S+/own/train.zh \d+ [0-9a-f]{64}$", done["raw"], re.M), done["raw"]
+    assert re.search(r"^step raw sha256 [0-9a-f]{64}$", done["segment"], re.M), done["segment"]
+    assert "option SPM_ZH 100" in done["binarize"] and "option MAX_POSITIONS 64" in done["binarize"]
+
+    # the model's positions hold: the cut 10,000-character line translates after training
+    common = ["--user-dir", os.path.join(REPO, "fairseq_see"), "--task", "translation_sememe", "--cpu"]
+    train_run = subprocess.run(
+        [cli("fairseq-train"), work / "bin", *common, "--arch", "see_transformer_tiny", "--optimizer", "adam",
+         "--lr", "1e-3", "--max-tokens", "2000", "--max-update", "2", "--max-source-positions", "64",
+         "--max-target-positions", "64", "--save-dir", work / "ckpt" / "tiny", "--no-epoch-checkpoints",
+         "--required-batch-size-multiple", "1", "--num-workers", "0"], env=env, capture_output=True, text=True,
+        timeout=600)
+    assert train_run.returncode == 0, train_run.stdout[-2000:] + train_run.stderr[-2000:]
+    generate = subprocess.run(
+        [cli("fairseq-generate"), work / "bin", *common, "--path", work / "ckpt" / "tiny" / "checkpoint_last.pt",
+         "--gen-subset", "test", "--beam", "2", "--batch-size", "8", "--required-batch-size-multiple", "1"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert generate.returncode == 0, generate.stderr[-2000:]
+    assert sorted(int(i) for i in re.findall(r"^H-(\d+)\t", generate.stdout, re.M)) == list(range(30))
+
+    # an unchanged work dir: nothing is redone
+    again = run_recipe(env, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not re.search(r"sentencepiece unigram|SEE index|raised to|jieba with", again.stdout), again.stdout
+    assert markers(work) == done
+
+    # the same path, other contents (a fixed file): raw is copied again, and everything after it redone
+    write_pair(tmp_path / "own" / "train", zh[:300], en[:300])
+    changed = run_recipe(env, *args)
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert re.search(r"given files \(300 pairs\)", changed.stdout), changed.stdout
+    for step in ("raw", "seg"):
+        assert open(work / step / "train.zh", encoding="utf-8").read().count("\n") == 300
+    assert re.search(r"dropped 1 of 300 pairs", changed.stdout) and "SEE index" in changed.stdout
+    assert not (work / "ckpt" / "tiny").exists()  # a model of the old data is retired with it
+    redone = markers(work)
+    assert all(redone[step] != done[step] for step in ("raw", "segment", "binarize"))
+
+    # another vocabulary size: only the sentencepiece step (binarize) is redone
+    bigger = run_recipe(env, *args[:-4], "--spm-en", 160, "--max-positions", 64)
+    assert bigger.returncode == 0, bigger.stderr[-3000:]
+    assert "jieba with" not in bigger.stdout and "sentencepiece unigram, 160 pieces" in bigger.stdout
+    final = markers(work)
+    assert final["raw"] == redone["raw"] and final["segment"] == redone["segment"]
+    assert final["binarize"] != redone["binarize"]
+
+
+@pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file"])
+def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
+    train = write_pair(tmp_path / "train", ["你好"], ["hello"])
+    given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
+    lexicon = ["--lexicon", write(tmp_path / "lex.txt", LEXICON)]
+    args, message = {
+        "no lexicon": (given, r"no sememe lexicon: pass --lexicon FILE\[,FILE\] or --data-root .*OpenHowNet"),
+        "bad profile": (given + lexicon + ["--profile", "huge"], r"--profile must be smoke, cpu"),
+        "bad vocabulary": (given + lexicon + ["--spm-zh", "2k"], r"--spm-zh 2k: expected a positive whole number"),
+        "missing file": (given[:-2] + ["--valid-en", tmp_path / "nope.en"] + lexicon, r"nope.en: not found"),
+    }[case]
+    work = tmp_path / "work"
+    result = run_recipe(tool_env(tmp_path), *args, "--workdir", work, timeout=120)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert re.search(message, result.stderr), result.stderr
+    assert not work.exists()
+
+
+def test_lexicon_defaults_to_installed_openhownet_and_says_so(tmp_path):
+    """Without --data-root and --lexicon, OpenHowNet's installed data (its package and ~/.openhownet)
+    is the lexicon; without it, the one-line refusal above."""
+    resources = tmp_path / ".openhownet" / "resources"
+    resources.mkdir(parents=True)
+    (resources / "HowNet_dict_complete").write_bytes(b"")  # what the check looks for
+    train = write_pair(tmp_path / "train", ["你好"], ["hello"])
+    script = (f'source "{PIPELINE_SH}"; tests=(); parse_args demo tests --train-zh {train[0]} --train-en {train[1]} '
+              f'--valid-zh {train[0]} --valid-en {train[1]} --workdir {tmp_path / "work"}; '
+              'echo "LEXICON=$LEXICON"; echo "ARGS=${SEMEME_ARGS[*]}"')
+    result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no --lexicon: using OpenHowNet's installed data (--lexicon openhownet)" in result.stdout
+    assert "LEXICON=openhownet" in result.stdout and "ARGS=--sememe-lexicon openhownet" in result.stdout
+    assert "no --sememe-names" not in result.stdout  # OpenHowNet's names are already english|中文
+    assert not (tmp_path / "work").exists()
