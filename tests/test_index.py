@@ -212,3 +212,12 @@ def test_an_index_file_of_the_first_format_is_refused_in_one_line(tmp_path):
     with pytest.raises(LexiconError, match=r"see_index.zh.npz: a SEE index of format 1 \(this version reads 2\); "
                                            r"rebuild it with fairseq-see-index$"):
         SememeIndex.load(path)
+
+
+def test_index_cli_says_what_is_lost_without_the_names_map(tmp_path):
+    write_dictionary(tmp_path / "dict.zh.txt", ["▁苹果", "梨"])
+    first, second = write(tmp_path / "a.txt", "苹果\n水果 \n"), write(tmp_path / "b.txt", "梨\n水果 \n")
+    result = run_index_cli(str(tmp_path), "--sememe-lexicon", f"{first},{second}", "--morpheme-segmenter", "none")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("warning: no --sememe-names: each lexicon's sememe names stay its own units")
+    assert result.stderr.count("\n") == 1

@@ -9,6 +9,7 @@ from ..extend import __doc__ as extend_doc
 from ..extend import extend
 from ..lexicon import load_lexicons
 from ..recipe.corpus import read_lines
+from ..lexicon.sememe_names import missing_names_warning
 from . import run
 
 
@@ -58,6 +59,9 @@ def extend_command(args):
     # the inputs first: a bad words file is reported before the lexicon is read
     words = read_words(args.words) if args.words else None
     corpus = None if args.words else read_corpus(args.corpus)
+    warning = missing_names_warning(args.sememe_lexicon, args.sememe_names)
+    if warning:
+        print(warning, file=sys.stderr)
     lexicon = load_lexicons(args.sememe_lexicon, sememe_names=args.sememe_names, wordnet=args.wordnet)
     report, added_units = extend(args.checkpoint, args.data, args.output, lexicon, words=words,
                                  corpus=corpus, side=args.side,

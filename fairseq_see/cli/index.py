@@ -9,6 +9,7 @@ import time
 from ..lexicon import INDEX_FILE, FORMATS, LexiconError, lexicon_name, load_lexicons, read_fairseq_dictionary
 from ..lexicon.index import IndexBuilder
 from ..lexicon.morfessor_segmenter import SEGMENTER_FILE, MorfessorSegmenter, corpus_words, dictionary_words
+from ..lexicon.sememe_names import missing_names_warning
 from . import run
 
 
@@ -73,6 +74,9 @@ def index_command(args):
         raise LexiconError(f"{args.data}: no dict.<lang>.txt found; run fairseq-preprocess first")
     corpora = segmenter_corpora(args.segmenter_corpus)
     start = time.perf_counter()
+    warning = missing_names_warning(args.sememe_lexicon, args.sememe_names)
+    if warning:
+        print(warning, file=sys.stderr)
     lexicon = load_lexicons(args.sememe_lexicon, args.sememe_lexicon_format, args.sememe_names, wordnet=args.wordnet)
     print(lexicon.summary())
     for name, table in (("ambiguous", lexicon.ambiguous_sememes), ("unknown", lexicon.unknown_sememes)):

@@ -72,3 +72,13 @@ class SememeNames:
         if len(candidates) > 1:
             lexicon.ambiguous_sememes[raw] = candidates[0]
         return candidates[0]
+
+
+def missing_names_warning(sources, sememe_names):
+    """The one line that says what is lost without a names map, or None (one source, or a map given)."""
+    files = [s for s in str(sources).split(",") if s.strip()]
+    if sememe_names or len(files) < 2:
+        return None
+    return ("warning: no --sememe-names: each lexicon's sememe names stay its own units (the same sememe "
+            "under two names is two units, and fairseq-see-extend calls a trained sememe untrained); pass "
+            "OpenHowNet's sememe_dict_all JSON")
