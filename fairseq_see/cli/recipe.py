@@ -8,6 +8,8 @@
   iwslt17-cache            seed sacrebleu's iwslt17 cache from the official archives, offline
   collect    one results/<model>.json from a model's checkpoint, logs and sacreBLEU scores
   report     RESULTS.md table and a BLEU-vs-ratio PNG from a work dir's results/*.json
+  sequence-kd              a data-bin whose training targets are a teacher's beam-5 translations
+                           (sequence-level knowledge distillation), generated in resumable shards
 """
 
 import argparse
@@ -19,6 +21,7 @@ from ..recipe.holdout import holdout
 from ..recipe.results import collect, report
 from ..recipe.sacrebleu_cache import iwslt17_cache
 from ..recipe.segmentation import fit_positions, segment, spm_encode, spm_train
+from ..recipe.sequence_kd import sequence_kd_data
 from . import run
 
 
@@ -93,6 +96,14 @@ def report_command(args):
     print("\n".join(report(args.workdir, args.title, args.note)))
 
 
+def sequence_kd_command(args):
+    device_args = [flag for flag, on in (("--cpu", args.cpu), ("--fp16", args.fp16)) if on]
+    for line in sequence_kd_data(args.data, args.teacher, args.output, args.shard_dir, args.log_dir,
+                                 args.sentences_per_shard, args.batch_size, args.max_tokens, device_args,
+                                 args.workers):
+        print(line, flush=True)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="fairseq-see-recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,6 +169,21 @@ def parse_args(argv=None):
     p.add_argument("--title", default="Results")
     p.add_argument("--note", default="")
     p.set_defaults(run=report_command)
+    p = commands.add_parser("sequence-kd")
+    p.add_argument("data", help="the data-bin (fairseq-preprocess's, with the index) the teacher was trained on")
+    p.add_argument("--teacher", required=True, help="the teacher's checkpoint")
+    p.add_argument("--output", required=True, help="the new data-bin, renamed into place once complete")
+    p.add_argument("--shard-dir", required=True,
+                   help="fairseq-generate's output, a file a shard, and the targets as text (kept: a rerun "
+                        "generates only the missing shards)")
+    p.add_argument("--log-dir", help="fairseq-generate's and fairseq-preprocess's logs (default: --shard-dir)")
+    p.add_argument("--sentences-per-shard", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--max-tokens", type=int, help="tokens per batch, as well")
+    p.add_argument("--cpu", action="store_true", help="fairseq-generate's --cpu")
+    p.add_argument("--fp16", action="store_true", help="fairseq-generate's --fp16")
+    p.add_argument("--workers", type=int, default=1, help="fairseq-preprocess's (default 1)")
+    p.set_defaults(run=sequence_kd_command)
     return parser.parse_args(argv)
 
 
