@@ -402,6 +402,23 @@ evaluate() {
   mark_done "eval.$name" "$made_from"
 }
 
+# sequence_kd_data TEACHER_CHECKPOINT: $WORKDIR/bin-seqkd, the training source with the teacher's beam-5
+# translations as targets (sequence-level knowledge distillation, Kim & Rush 2016) and the rest of bin/
+# (dictionaries, index, valid and test splits) as it is. The translations are made in shards kept in
+# $WORKDIR/seqkd, so an interrupted run generates only the shards still missing.
+sequence_kd_data() {
+  local teacher=$1 made_from teacher_made_from=file:$1
+  # a teacher of ours stands for its training step, as in train (no checkpoint hashed on every rerun)
+  case $teacher in "$WORKDIR"/ckpt/*/*) teacher_made_from=step:train.$(basename "$(dirname "$teacher")") ;; esac
+  made_from=$(record step:binarize "$teacher_made_from" "teacher $teacher" "${DEVICE_ARGS[@]}")
+  step_done seqkd "$made_from" && return 0
+  log "sequence-level KD data: the training source translated by $teacher"
+  fairseq-see-recipe sequence-kd "$WORKDIR/bin" --teacher "$teacher" --output "$WORKDIR/bin-seqkd" \
+      --shard-dir "$WORKDIR/seqkd" --log-dir "$WORKDIR/logs" --workers 2 "${DEVICE_ARGS[@]}" 2>&1 \
+      | tee "$WORKDIR/logs/seqkd.log" || die "sequence-level KD data failed; see $WORKDIR/logs/seqkd.log"
+  mark_done seqkd "$made_from"
+}
+
 have_sacrebleu_iwslt17() { sacrebleu -t iwslt17 -l zh-en --echo src > /dev/null 2>&1; }
 
 # students SEED RATIO: stage 1 and stage 2 of the distilled student and the same student from scratch
