@@ -97,7 +97,7 @@ def quality(args, types, ratios):
             out = os.path.join(save, test)
             lib_sh(EVALUATE, data, checkpoint, subset, out, reference, cwd=work)
             scored.append((test, out + ".gen", out + ".json"))
-        row = collect(name, trained_on, train_log, checkpoint, scored, os.path.join(save, "results.json"))
+        row = collect(name, trained_on, [train_log], checkpoint, scored, os.path.join(save, "results.json"))
         record = {"type": kind, "requested_ratio": ratio, "seed": args.quality_seed, "train_s": round(train_s, 1),
                   "tests": {t: {"bleu": round(s["bleu"], 2), "chrf": round(s["chrf"], 1)}
                             for t, s in row["tests"].items()},

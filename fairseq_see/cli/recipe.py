@@ -7,7 +7,8 @@
   holdout    hold lexicon words out of a corpus (the zero-shot words experiment)
   iwslt17-cache            seed sacrebleu's iwslt17 cache from the official archives, offline
   collect    one results/<model>.json from a model's checkpoint, logs and sacreBLEU scores
-  report     RESULTS.md table and a BLEU-vs-ratio PNG from a work dir's results/*.json
+  report     RESULTS.md (the table, gaps to the teacher with paired bootstrap, goals), RESULTS.json
+             and a BLEU-vs-ratio PNG from a work dir's results/*.json
   sequence-kd              a data-bin whose training targets are a teacher's beam-5 translations
                            (sequence-level knowledge distillation), generated in resumable shards
 """
@@ -86,14 +87,14 @@ def collect_command(args):
     tests = []
     for spec in args.test:
         fields = spec.split(":")
-        if len(fields) != 3:
-            raise RecipeError(f"--test {spec}: expected NAME:GENERATE_LOG:SACREBLEU_JSON")
+        if len(fields) not in (3, 5):
+            raise RecipeError(f"--test {spec}: expected NAME:GENERATE_LOG:SACREBLEU_JSON[:HYPOTHESES:REFERENCE]")
         tests.append(fields)
-    collect(args.name, args.trained_on, args.train_log, args.checkpoint, tests, args.output, args.extra_seconds)
+    collect(args.name, args.trained_on, args.train_log, args.checkpoint, tests, args.output)
 
 
 def report_command(args):
-    print("\n".join(report(args.workdir, args.title, args.note)))
+    print("\n".join(report(args.workdir, args.title, args.note, args.in_domain)))
 
 
 def sequence_kd_command(args):
@@ -158,16 +159,21 @@ def parse_args(argv=None):
     p = commands.add_parser("collect")
     p.add_argument("--name", required=True)
     p.add_argument("--trained-on", required=True)
-    p.add_argument("--train-log", required=True, help="fairseq-train output (several runs concatenated)")
+    p.add_argument("--train-log", action="append", required=True,
+                   help="fairseq-train output of a training step (a resumed run appends to it); once per step "
+                        "that made the model, earlier stages first: their seconds and updates add up")
     p.add_argument("--checkpoint", required=True, help="the model's checkpoint (its embedding stats)")
-    p.add_argument("--extra-seconds", type=float, default=0.0)
-    p.add_argument("--test", action="append", default=[], help="NAME:GENERATE_LOG:SACREBLEU_JSON")
+    p.add_argument("--test", action="append", default=[],
+                   help="NAME:GENERATE_LOG:SACREBLEU_JSON[:HYPOTHESES:REFERENCE] (with the texts, the report "
+                        "compares models by paired bootstrap)")
     p.add_argument("--output", required=True)
     p.set_defaults(run=collect_command)
     p = commands.add_parser("report")
     p.add_argument("--workdir", required=True)
     p.add_argument("--title", default="Results")
     p.add_argument("--note", default="")
+    p.add_argument("--in-domain", default="tvsub_test",
+                   help="the test split the goals' BLEU is measured on (default tvsub_test)")
     p.set_defaults(run=report_command)
     p = commands.add_parser("sequence-kd")
     p.add_argument("data", help="the data-bin (fairseq-preprocess's, with the index) the teacher was trained on")
