@@ -155,3 +155,25 @@ def test_loss_units_are_logged_in_base_2():
     values = agg.get_smoothed_values()
     assert values["kd"] == pytest.approx(1.0) and values["ce"] == pytest.approx(1 / math.log(2), rel=1e-3)
     assert "embed_mse" not in values
+
+
+@pytest.mark.parametrize("kind", ["morphte", "word2ketxs", "tt"])
+def test_stage_1_distils_every_other_compressor(data_dir, tmp_path, kind):
+    """The recipe distils morphte, word2ketxs and tt as it does SEE: the transformer copied from the
+    teacher and frozen, the table MSE reaching the compressor's own parameters."""
+    teacher = save_teacher(data_dir, tmp_path / "teacher.pt")
+    types = ("--encoder-embedding-type", kind, "--decoder-embedding-type", kind)
+    _, student, stage1 = criterion_for(data_dir, tmp_path / "teacher.pt", *types, "--distill-stage", "1",
+                                       "--init-student-from-teacher", "--freeze-non-embedding")
+    teacher_state = teacher.state_dict()
+    for name, tensor in student.state_dict().items():
+        if ".embed_tokens." not in name and not name.endswith("._extra_state"):
+            assert torch.equal(tensor, teacher_state[name]), name
+    trainable = {n for n, p in student.named_parameters() if p.requires_grad}
+    assert trainable and all(".embed_tokens." in n for n in trainable), trainable
+    student.train()
+    loss, _, log = stage1(student, sample_batch())
+    assert math.isfinite(loss.item()) and log["embed_mse"].item() > 0
+    loss.backward()
+    grads = {n: p.grad for n, p in student.named_parameters() if n in trainable}
+    assert all(g is not None and g.abs().sum() > 0 for g in grads.values()), grads.keys()
