@@ -3,6 +3,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from conftest import GLOSSARY, REPO, SEMEME_NAMES, THUNLP, VENV_BIN, ZH_EN, cli, shared_or_skip, write
 
 
@@ -24,44 +26,107 @@ def test_check_refuses_bad_raw_text_in_one_line(tmp_path):
         assert re.search(message, result.stderr), result.stderr
 
 
+def save_checkpoint(path, stats):
+    """A checkpoint file holding only what collect reads: the embedding stats the task saves."""
+    import torch
+    history = [{"criterion_name": "x", "optimizer_name": "adam", "lr_scheduler_state": {}, "num_updates": 10}]
+    torch.save({"model": {}, "cfg": None, "extra_state": {"train_iterator": {}},
+                "task_state": {"embedding_stats": stats}, "optimizer_history": history}, path)
+    return path
+
+
+def valid_line(updates, loss, nll):
+    return (f"INFO | valid | epoch 001 | valid on 'valid' subset | loss {loss} | nll_loss {nll} | ppl 9.1 "
+            f"| num_updates {updates}")
+
+
+DONE = "INFO | fairseq_cli.train | done training in {} seconds"
+
+
 def test_collect_and_report_build_the_table(tmp_path):
     # the embedding stats come from the checkpoint (the task saves them in its state); the rest from
-    # the lines fairseq-train / fairseq-generate / sacrebleu print
-    import torch
-    from fairseq_see.modules.embedding_stats import make_stats
-    stats = {"source": make_stats("source", "see", 2000, 256, 25600, 25000, 900, {"order": 3}, coverage=0.88),
-             "target": make_stats("target", "see", 1000, 256, 12800, 12000, 700, {"order": 3}, coverage=0.01)}
-    checkpoint = tmp_path / "checkpoint_best.pt"
-    torch.save({"model": {}, "cfg": None, "extra_state": {"train_iterator": {}}, "task_state": {"embedding_stats": stats},
-                "optimizer_history": [{"criterion_name": "x", "optimizer_name": "adam", "lr_scheduler_state": {},
-                                       "num_updates": 10}]}, checkpoint)
-    train_log = write(tmp_path / "student.log", "\n".join([
-        "INFO | valid | epoch 001 | valid on 'valid' subset | loss 7.1 | nll_loss 6.500 | ppl 90.5",
-        "INFO | valid | epoch 002 | valid on 'valid' subset | loss 6.9 | nll_loss 6.250 | ppl 76.1",
-        "INFO | fairseq_cli.train | done training in 120.0 seconds",
-        "INFO | fairseq_cli.train | done training in 60.0 seconds"]) + "\n")
-    gen_log = write(tmp_path / "student.gen",
-                    "INFO:fairseq_cli.generate:Translated 100 sentences (2,000 tokens) in 4.0s "
-                    "(25.00 sentences/s, 500.00 tokens/s)\n")
-    scores = write(tmp_path / "student.json", json.dumps([
-        {"name": "BLEU", "score": 12.34, "signature": "nrefs:1|tok:13a"},
-        {"name": "chrF2", "score": 40.5, "signature": "nrefs:1|nc:6"}]))
-    out = tmp_path / "work" / "results" / "student.json"
-    collected = recipe("collect", "--name", "student", "--trained-on", "TVsub first 10 pairs", "--train-log", train_log,
-                       "--checkpoint", checkpoint, "--test", f"tst2017:{gen_log}:{scores}", "--output", out)
-    assert collected.returncode == 0, collected.stderr
-    row = json.loads(out.read_text())
-    assert row["embedding_params"] == 38400 and row["ratio"] == 20.0 and row["embedding_stats"] == stats
-    assert row["valid_nll"] == 6.25 and row["train_seconds"] == 180.0  # the last validation; both runs' time
-    assert row["gen_sentences_per_second"] == 25.0 and row["gen_tokens_per_second"] == 500.0
-    assert row["tests"]["tst2017"]["bleu"] == 12.34 and row["tests"]["tst2017"]["chrf"] == 40.5
+    # the lines fairseq-train / fairseq-generate / sacrebleu print, and the hypotheses generate wrote
+    from fairseq_see.modules.embedding_stats import full_embedding_stats, make_stats
+    from fairseq_see.recipe.results import collect
+    see = {"source": make_stats("source", "see", 2000, 256, 25600, 25000, 900, {"order": 3}, coverage=0.88),
+           "target": make_stats("target", "see", 1000, 256, 12800, 12000, 700, {"order": 3}, coverage=0.01)}
+    full = {"source": full_embedding_stats(2000, 256, "source"),
+            "target": full_embedding_stats(1000, 256, "target")}
+    words = ["the cat sat on the mat", "a dog ran in the park", "we like tea", "it rains a lot"] * 25
+    reference = write(tmp_path / "ref.en", "\n".join(words) + "\n")
+    work = tmp_path / "work"
 
-    reported = recipe("report", "--workdir", tmp_path / "work", "--title", "T")
+    def model(name, stats, logs, hypotheses, bleu):
+        """One model's files, then its row through collect (the student's through the command line)."""
+        gen_log = write(tmp_path / f"{name}.gen", "INFO:fairseq_cli.generate:Translated 100 sentences (2,000 "
+                                                  "tokens) in 4.0s (25.00 sentences/s, 500.00 tokens/s)\n")
+        scores = write(tmp_path / f"{name}.json", json.dumps([
+            {"name": "BLEU", "score": bleu, "signature": "nrefs:1|tok:13a"},
+            {"name": "chrF2", "score": bleu + 20, "signature": "nrefs:1|nc:6"}]))
+        hyp = write(tmp_path / f"{name}.hyp", "\n".join(hypotheses) + "\n")
+        train_logs = [write(tmp_path / f"{name}.{i}.log", "\n".join(lines) + "\n")
+                      for i, lines in enumerate(logs)]
+        checkpoint = save_checkpoint(tmp_path / f"{name}.pt", stats)
+        output = work / "results" / f"{name}.json"
+        test = ("tvsub_test", gen_log, scores, hyp, reference)
+        if name != "see20x.stage2.seed1":
+            return collect(name, "TVsub first 10 pairs", train_logs, checkpoint, [test], output)
+        collected = recipe("collect", "--name", name, "--trained-on", "TVsub first 10 pairs",
+                           *[f"--train-log={log}" for log in train_logs], "--checkpoint", checkpoint,
+                           "--test", ":".join(map(str, test)), "--output", output)
+        assert collected.returncode == 0, collected.stderr
+        return json.loads(output.read_text())
+
+    # the teacher: its last quarter (updates 75..100) gained 1% of valid NLL, a plateau
+    teacher = model("teacher", full, [[valid_line(50, 5.2, 5.100), valid_line(75, 5.1, 5.050),
+                                       valid_line(100, 5.0, 5.000), DONE.format(600.0)]], words, 40.0)
+    assert teacher["valid_curve"] == [[50, 5.1], [75, 5.05], [100, 5.0]] and teacher["updates"] == 100
+    # stage 1 (20 updates) then stage 2 (80), which stopped early: its best validation is the row's
+    student = model("see20x.stage2.seed1", see, [
+        ["train | epoch 001 | loss 3.0 | num_updates 20", DONE.format(120.0)],
+        [valid_line(40, 5.2, 5.060), valid_line(80, 5.3, 5.200),
+         "INFO | fairseq_cli.train | early stop since valid performance hasn't improved for last 4 runs",
+         DONE.format(60.0)]], words[:60] + ["the cat"] * 40, 39.8)
+    assert student["embedding_params"] == 38400 and student["ratio"] == 20.0
+    assert student["embedding_stats"] == see
+    assert student["live_ratio"] == (3000 * 256) / 37000
+    assert student["valid_nll"] == 5.06 and student["stopped_early"]  # checkpoint_best: the lowest valid loss
+    assert student["stage_updates"] == [20, 80] and student["updates"] == 100
+    assert student["train_seconds"] == 180.0  # both stages
+    assert student["gen_sentences_per_second"] == 25.0 and student["gen_tokens_per_second"] == 500.0
+    assert student["tests"]["tvsub_test"]["bleu"] == 39.8 and student["tests"]["tvsub_test"]["chrf"] == 59.8
+    scratch_log = [valid_line(100, 6.0, 6.000), DONE.format(170.0)]
+    model("see20x.scratch.seed1", see, [scratch_log], ["a dog"] * 100, 5.0)
+
+    reported = recipe("report", "--workdir", work, "--title", "T")
     assert reported.returncode == 0, reported.stderr
     assert "DEBUG" not in reported.stderr  # fairseq's import turns on DEBUG logging; the plot stays quiet
-    table = (tmp_path / "work" / "RESULTS.md").read_text()
-    assert "| student | TVsub first 10 pairs | 38,400 | 20.0x | 6.250 | 12.34 | 40.5 | 3.0 | 25.0 | 500 |" in table
-    assert (tmp_path / "work" / "bleu_vs_ratio.png").stat().st_size > 1000
+    table = (work / "RESULTS.md").read_text()
+    lines = table.splitlines()
+    assert ("| row | valid NLL | BLEU / chrF tvsub_test | emb. params | live ratio | train min | updates |"
+            in lines)
+    assert "| teacher | 5.000 | 40.00 / 60.0 | 768,000 | 1.0x | 10.0 | 100 |" in lines
+    assert ("| see20x.stage2.seed1 | 5.060 | 39.80 / 59.8 | 38,400 | 20.8x | 3.0 | 20+80 (early stop) |"
+            in lines)
+    rows = [line.split(" | ")[0] for line in lines if line.startswith("| ") and "---" not in line]
+    assert rows[1:4] == ["| teacher", "| see20x.stage2.seed1", "| see20x.scratch.seed1"]
+    # the gaps: valid NLL in %, BLEU with the paired bootstrap's p against the teacher, then from scratch
+    gaps = next(line for line in lines if line.startswith("| see20x.stage2.seed1 | +1.2%"))
+    assert re.search(r"\| -0\.20 \(p 0\.\d{3}\) \| \+34\.80 \(p 0\.001\) \|$", gaps), gaps
+    assert ("- Teacher at a plateau (valid NLL gain over its last quarter of updates < 2%): **met**: "
+            "5.050 at update 75 -> 5.000 at update 100: 0.99%") in lines
+    assert any(line.startswith("- SEE 20x two-stage: within 2% of the teacher's valid NLL and 0.5 BLEU in "
+                               "domain (tvsub_test): **met**: valid NLL +1.2%, BLEU -0.20") for line in lines)
+    assert ("- SEE 80x two-stage: within 5% of the teacher's valid NLL and 1 BLEU in domain (tvsub_test): "
+            "not measured (no such student)") in lines
+    data = json.loads((work / "RESULTS.json").read_text())  # the same report as data
+    assert [row["model"] for row in data["rows"]] == [name.strip("| ") for name in rows[1:4]]
+    distilled = data["rows"][1]
+    assert distilled["vs_teacher"]["tests"]["tvsub_test"]["bleu_delta"] == pytest.approx(-0.2)
+    assert 0 < distilled["vs_teacher"]["tests"]["tvsub_test"]["bleu_p"] <= 1
+    assert distilled["vs_scratch"]["baseline"] == "see20x.scratch.seed1"
+    assert data["goals"][0]["met"] and data["teacher_plateau"]["reached"]
+    assert (work / "bleu_vs_ratio.png").stat().st_size > 1000
 
 
 def test_report_without_results_is_one_line(tmp_path):
@@ -71,31 +136,68 @@ def test_report_without_results_is_one_line(tmp_path):
 
 
 def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
-    """The iwslt17 recipe's smoke profile on the real data: every step, then a rerun that resumes."""
+    """The iwslt17 recipe's smoke profile on the real data, every step: the teacher, SEE's student in
+    both stages and from scratch, the sequence-level KD data and its two students, word2ketxs distilled
+    the same way, the table with its gaps and goal lines; then a rerun that redoes nothing."""
     tvsub = os.path.join(ZH_EN, "train", "tvsub", "train.zh.xz")
     shared_or_skip(tvsub, os.path.join(ZH_EN, "test", "iwslt17"), GLOSSARY, THUNLP, SEMEME_NAMES)
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ["PATH"], OMP_NUM_THREADS="1",
                SACREBLEU=str(tmp_path / "sacrebleu"))  # sacrebleu's cache stays out of $HOME
+    work = tmp_path / "work"
     command = ["bash", os.path.join(REPO, "examples", "iwslt17_zh_en", "run.sh"), "--profile", "smoke",
-               "--data-root", ZH_EN, "--workdir", str(tmp_path / "work")]
+               "--data-root", ZH_EN, "--workdir", str(work)]
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert re.search(r"embedding compression \(source\): type=see requested=20.00x achieved=\d", run.stdout)
-    assert "init-student-from-teacher: copied" in run.stdout
-    table = (tmp_path / "work" / "RESULTS.md").read_text(encoding="utf-8")
-    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
-    assert {"teacher", "see20x.stage1.seed1", "see20x.stage2.seed1", "see20x.scratch.seed1"} <= set(rows)
-    header = rows["model"].strip("| ").split(" | ")
-    assert "iwslt17_tst2017 BLEU" in header and "tvsub_test chrF" in header
-    for name in ("teacher", "see20x.stage2.seed1"):
-        cells = dict(zip(header, rows[name].strip("| ").split(" | ")))
-        assert cells["trained on"] == "TVsub first 3000 pairs (not IWSLT17 training data)"
-        assert float(cells["iwslt17_tst2017 BLEU"]) >= 0 and float(cells["tvsub_test chrF"]) >= 0
-        assert float(cells["valid NLL"]) > 0
-    student = dict(zip(header, rows["see20x.stage2.seed1"].strip("| ").split(" | ")))
-    assert 10 < float(student["ratio"].rstrip("x")) < 40
-    assert (tmp_path / "work" / "bleu_vs_ratio.png").stat().st_size > 1000
+    assert re.search(r"embedding \(target\): type=word2ketxs ", run.stdout)
+    assert run.stdout.count("init-student-from-teacher: copied") == 2  # SEE's stage 1 and word2ketxs's
+    students = ["see20x.stage2.seed1", "see20x.seqkd.seed1", "see20x.seqkd-kd.seed1", "see20x.scratch.seed1",
+                "word2ketxs20x.stage2.seed1"]
+    for name in ["teacher", "see20x.stage1.seed1", *students, "word2ketxs20x.stage1.seed1"]:
+        assert re.search(rf"^\[[\d:]+\] train {re.escape(name)} done", run.stdout, re.M), name
+    # the sequence-level KD students train on the teacher's translations, from SEE's stage 1
+    assert "sequence-level KD data" in run.stdout and (work / "bin-seqkd").is_dir()
+    for name in ("see20x.seqkd.seed1", "see20x.seqkd-kd.seed1"):
+        made_from = (work / "ckpt" / name / "MADE_FROM").read_text()
+        assert f"option data {work}/bin-seqkd" in made_from and "step train.see20x.stage1.seed1 " in made_from
 
+    lines = (work / "RESULTS.md").read_text(encoding="utf-8").splitlines()
+    assert "Trained on: TVsub first 3000 pairs (not IWSLT17 training data)." in lines
+    first = lines.index(next(line for line in lines if line.startswith("| row | valid NLL |")))
+    table = lines[first:lines.index("", first)]  # the header, the rule, then a line a row
+    header = table[0].strip("| ").split(" | ")
+    assert header == ["row", "valid NLL", "BLEU / chrF iwslt17_tst2017", "BLEU / chrF tvsub_test",
+                      "emb. params", "live ratio", "train min", "updates"]
+    cells = [row.strip("| ").split(" | ") for row in table[2:]]
+    rows = {row[0]: dict(zip(header, row)) for row in cells}
+    assert list(rows) == ["teacher", *students]
+    for row in rows.values():
+        assert float(row["valid NLL"]) > 0 and float(row["train min"]) > 0
+        assert re.fullmatch(r"\d+\.\d\d / \d+\.\d", row["BLEU / chrF tvsub_test"])
+    assert rows["teacher"]["live ratio"] == "1.0x" and rows["teacher"]["updates"] == "40"
+    for name in students:
+        assert 10 < float(rows[name]["live ratio"].rstrip("x")) < 40
+        # the budget: stage 1 + stage 2 = the teacher's 40 updates (from scratch: 40 at once)
+        assert rows[name]["updates"] == ("40" if "scratch" in name else "10+30"), rows[name]
+    # the second table: the gap to the teacher in valid NLL, BLEU with the paired bootstrap's p
+    gap = r"\| see20x\.stage2\.seed1 \| [+-]\d+\.\d% \| [+-]\d+\.\d\d \(p "
+    assert any(re.match(gap, line) for line in lines)
+    plateau = "- Teacher at a plateau (valid NLL gain over its last quarter of updates < 2%): **"
+    assert any(line.startswith(plateau) for line in lines)
+    assert any(re.match(r"- SEE 20x two-stage: within 2% of the teacher's valid NLL and 0.5 BLEU in domain "
+                        r"\(tvsub_test\): \*\*(met|not met)\*\*: valid NLL [+-]", line) for line in lines)
+    data = json.loads((work / "RESULTS.json").read_text())
+    assert [row["model"] for row in data["rows"]] == list(rows)
+    compared = {row["model"]: row for row in data["rows"]}["see20x.stage2.seed1"]
+    for baseline in ("vs_teacher", "vs_scratch"):  # paired bootstrap on both test sets
+        assert set(compared[baseline]["tests"]) == {"iwslt17_tst2017", "tvsub_test"}
+        assert all(0 < test["bleu_p"] <= 1 for test in compared[baseline]["tests"].values())
+    assert (work / "bleu_vs_ratio.png").stat().st_size > 1000
+
+    made = {path: path.stat().st_mtime_ns for path in (work / "ckpt").glob("*/*.pt")}
+    rows_made = {path: path.stat().st_mtime_ns for path in (work / "results").glob("*.json")}
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert not re.search(r"^\[[\d:]+\] (train|evaluate) ", rerun.stdout, re.M), rerun.stdout  # all done before
+    assert not re.search(r"^\[[\d:]+\] (train|evaluate|sequence-level) ", rerun.stdout, re.M), rerun.stdout
+    assert {path: path.stat().st_mtime_ns for path in (work / "ckpt").glob("*/*.pt")} == made
+    assert {path: path.stat().st_mtime_ns for path in (work / "results").glob("*.json")} == rows_made

@@ -23,8 +23,8 @@
 #   derived    DATA_SOURCE (given|mirror|download), TESTS (NAME:ZH:EN: --test, then the official
 #              tests when mirrored, then the held-out TVsub episodes), SEMEME_ARGS, SEE_ARGS
 #   profile    N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST (0: all) SPM_ZH SPM_EN (or --spm-zh/--spm-en)
-#              MAX_TOKENS LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES ARCH_ARGS DEVICE_ARGS
-#              COMMON_TRAIN
+#              MAX_TOKENS LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES SEQKD DISTILLED ARCH_ARGS
+#              DEVICE_ARGS COMMON_TRAIN EARLY_STOP
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -137,7 +137,8 @@ sys.exit(not os.path.isfile(os.path.join(home, "resources", "HowNet_dict_complet
 make_workdir() { mkdir -p "$WORKDIR"/{raw,seg,spm,bin,ckpt,logs,eval,results,.done}; }
 
 # Sizes per profile, one setting a line (0 pairs: all of them). cpu: chosen so variants differ by more
-# than seed noise in <= 60 min on 2 cores. Model "-": fairseq's transformer (6+6 layers, d 512).
+# than seed noise on 2 cores; converge: small enough that the teacher reaches a plateau on 2 cores and
+# every row of issue 13's table trains in an afternoon. Model "-": fairseq's transformer (6+6, d 512).
 PROFILES="
 setting          smoke  cpu     converge  gpu          paper
 N_TRAIN          3000   200000  50000     0            0            # training pairs, from a mirror
@@ -147,16 +148,18 @@ N_TEST           100    0       0         0            0            # pairs of e
 SPM_ZH           2000   8000    6000      16000        32000        # sentencepiece vocabulary
 SPM_EN           1500   8000    6000      16000        32000
 layers           2      3       2         -            -            # model, both sides: layers,
-dim              64     256     128       -            -            #   embedding size,
-ffn              64     1024    512       -            -            #   feed-forward size,
+dim              64     256     64        -            -            #   embedding size,
+ffn              64     1024    256       -            -            #   feed-forward size,
 heads            2      4       4         -            -            #   attention heads
 device           --cpu  --cpu   --cpu     --fp16       -            # for fairseq-train and fairseq-generate
 MAX_TOKENS       2000   2048    4096      16384        4096         # per batch
 LR               2e-3   1e-3    2e-3      7e-4         5e-4         # teacher's and students' (stage 1: 1e-2)
-WARMUP           20     400     200       1000         4000         # teacher's (students: 10% of theirs)
-TEACHER_UPDATES  60     600     3000      3000         100000
-STAGE1_UPDATES   20     100     300       300          10000
-STAGE2_UPDATES   20     200     2700      1000         50000        # (from scratch: stage 1 + stage 2)
+WARMUP           20     400     100       1000         4000         # teacher's (students: 10% of theirs)
+TEACHER_UPDATES  40     600     1500      3000         100000
+STAGE1_UPDATES   10     100     150       300          10000
+STAGE2_UPDATES   30     500     1350      2700         90000        # stage 1 + 2 = teacher = from scratch
+SEQKD            ce,kd  -       ce        ce,kd        ce,kd        # sequence-level KD students (students())
+DISTILLED        word2ketxs  all  all     all          all          # other compressors (all: set_profile)
 ratios           20     20,80   20,80     10,20,40,80  10,20,40,80  # defaults of --ratios
 seeds            1      1,2     1,2       1,2          1            # defaults of --seeds
 "
@@ -175,6 +178,12 @@ set_profile() {
   RATIOS=${RATIOS:-${ratios//,/ }}
   SEEDS=${SEEDS:-${seeds//,/ }}
   SPM_ZH=${SPM_ZH_OPTION:-$SPM_ZH} SPM_EN=${SPM_EN_OPTION:-$SPM_EN}
+  SEQKD=${SEQKD//,/ } DISTILLED=${DISTILLED//,/ }
+  [ "$SEQKD" != - ] || SEQKD=""
+  [ "$DISTILLED" != all ] || DISTILLED="morphte word2ketxs tt"
+  # every student stops after 4 validations without a better valid loss (fairseq's --patience; it
+  # validates once an epoch, ~130 updates at converge, and at each checkpoint save); --max-update caps it
+  EARLY_STOP=(--patience 4)
   COMMON_TRAIN=("${BASE_TRAIN_ARGS[@]}" --lr "$LR" --warmup-updates "$WARMUP" --max-tokens "$MAX_TOKENS"
                 --save-interval-updates 1000 --keep-interval-updates 1  # an interrupted long run resumes here
                 --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS"
@@ -317,7 +326,7 @@ binarize() {
   local seg=$WORKDIR/seg spm=$WORKDIR/spm l split splits testpref made_from
   made_from=$(record step:segment "SPM_ZH $SPM_ZH" "SPM_EN $SPM_EN" "MAX_POSITIONS $MAX_POSITIONS")
   step_done binarize "$made_from" && return 0
-  rm -rf "${WORKDIR:?}"/{ckpt,eval,results}/* "$WORKDIR"/.done/{train,eval}.* "$WORKDIR"/logs/*.log
+  rm -rf "${WORKDIR:?}"/{ckpt,eval,results}/* "$WORKDIR"/.done/{train,eval,collect}.* "$WORKDIR"/logs/*.log
   splits=$(test_splits)
   fairseq-see-recipe spm-train --input "$seg/train.zh" --prefix "$spm/zh" --vocab-size "$SPM_ZH" \
       --character-coverage 0.9995
@@ -345,16 +354,22 @@ binarize() {
   mark_done binarize "$made_from"
 }
 
-# train NAME SEED [--init-from CHECKPOINT] FAIRSEQ_TRAIN_ARGS...: resumable (checkpoint_last), its log
-# appended to logs/NAME.log; FAIRSEQ_TRAIN_ARGS come after COMMON_TRAIN, so they override it. A new run
-# (no checkpoint_last yet) starts from CHECKPOINT with fresh optimizer, data and lr state. A checkpoint
-# directory made from other inputs (its MADE_FROM) is deleted, with the log, rather than resumed.
+# train NAME SEED [--data DIR] [--init-from CHECKPOINT] FAIRSEQ_TRAIN_ARGS...: resumable (checkpoint_last),
+# its log appended to logs/NAME.log; FAIRSEQ_TRAIN_ARGS come after COMMON_TRAIN, so they override it. It
+# trains and validates on DIR (default bin/; another one is part of the fingerprint, every file's
+# contents). A new run (no checkpoint_last yet) starts from CHECKPOINT with fresh optimizer, data and
+# lr state. A checkpoint directory made from other inputs (its MADE_FROM) is deleted, with the log,
+# rather than resumed.
 train() {
-  local name=$1 seed=$2 start=$SECONDS arg deps=() made_from init=() ckpt=$WORKDIR/ckpt/$1; shift 2
+  local name=$1 seed=$2 start=$SECONDS arg deps=() made_from init=() ckpt=$WORKDIR/ckpt/$1
+  local data=$WORKDIR/bin data_made_from=(); shift 2
+  if [ "${1:-}" = --data ]; then
+    data=$2 data_made_from=("data $2" "dir:$2"); shift 2
+  fi
   for arg in "$@"; do  # the models it starts from or learns from
     case $arg in "$WORKDIR"/ckpt/*/*) deps+=("step:train.$(basename "$(dirname "$arg")")") ;; esac
   done
-  made_from=$(record step:binarize "${deps[@]}" "seed $seed" "${COMMON_TRAIN[@]}" "$@")
+  made_from=$(record step:binarize "${data_made_from[@]}" "${deps[@]}" "seed $seed" "${COMMON_TRAIN[@]}" "$@")
   step_done "train.$name" "$made_from" && return 0
   if [ "${1:-}" = --init-from ]; then
     init=(--restore-file "$2" --reset-optimizer --reset-dataloader --reset-meters --reset-lr-scheduler)
@@ -367,39 +382,72 @@ train() {
   printf '%s\n' "$made_from" > "$ckpt/MADE_FROM"
   [ ! -f "$ckpt/checkpoint_last.pt" ] || init=()  # resumed
   log "train $name"
-  fairseq-train "$WORKDIR/bin" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$ckpt" "${init[@]}" "$@" \
+  fairseq-train "$data" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$ckpt" "${init[@]}" "$@" \
       2>&1 \
       | tee -a "$WORKDIR/logs/$name.log" \
-      | grep -E "embedding \(|embedding compression|init-student|valid on|done training" || true
+      | grep -E "embedding \(|embedding compression|init-student|valid on|early stop|done training" || true
   [ -f "$ckpt/checkpoint_last.pt" ] || die "training $name failed; see $WORKDIR/logs/$name.log"
   log "train $name done in $((SECONDS - start)) s"
   mark_done "train.$name" "$made_from"
 }
 
-# evaluate NAME FAIRSEQ_ARGS...: every test split through NAME's best checkpoint, scored; results/NAME.json
+# evaluate NAME [--after EARLIER] FAIRSEQ_ARGS...: every test split through NAME's best checkpoint, scored,
+# then its row (collect_row). EARLIER: the training step NAME started from (its stage 1).
 evaluate() {
-  local name=$1 made_from; shift
+  local name=$1 made_from earlier=(); shift
+  if [ "${1:-}" = --after ]; then
+    earlier=("$2"); shift 2
+  fi
   made_from=$(record "step:train.$name" "$@" "${DEVICE_ARGS[@]}")
-  step_done "eval.$name" "$made_from" && return 0
-  log "evaluate $name"
-  local specs=() splits split subset i=0 out
+  if ! step_done "eval.$name" "$made_from"; then
+    log "evaluate $name"
+    local splits split subset i=0 out
+    mapfile -t splits < "$WORKDIR/bin/TEST_SPLITS"
+    for split in "${splits[@]}"; do
+      subset="test"; [ $i -gt 0 ] && subset=test$i
+      out=$WORKDIR/eval/$name.$split
+      generate "$WORKDIR/bin" "$WORKDIR/ckpt/$name/checkpoint_best.pt" "$subset" "$out" "$@" \
+          "${DEVICE_ARGS[@]}"
+      if scored_by_sacrebleu_iwslt17 "$split"; then
+        score "$out.hyp" -t iwslt17 -l zh-en > "$out.json"
+      else  # a slice of the test set (smoke), or a set sacrebleu does not ship
+        score "$out.hyp" "$WORKDIR/raw/$split.en" > "$out.json"
+      fi
+      i=$((i + 1))
+    done
+    mark_done "eval.$name" "$made_from"
+  fi
+  collect_row "$name" "${earlier[@]}"
+}
+
+# scored_by_sacrebleu_iwslt17 SPLIT: SPLIT is the whole IWSLT17 tst2017, scored with sacrebleu's own copy
+scored_by_sacrebleu_iwslt17() { [ "$1" = iwslt17_tst2017 ] && [ "$N_TEST" = 0 ] && have_sacrebleu_iwslt17; }
+
+# collect_row NAME [EARLIER]: results/NAME.json from NAME's scores, checkpoint and training logs (EARLIER's
+# minutes and updates count too), naming the hypothesis and reference files the report's paired bootstrap
+# reads. Its own step, remade when the evaluation or the code that makes rows changed: a row collected by
+# an older recipe gets what the report needs without evaluating again.
+collect_row() {
+  local name=$1 made_from logs=() step splits split out reference specs=()
+  made_from=$(record "step:eval.$name" "${@/#/step:train.}" "file:$SEE_USER_DIR/recipe/results.py")
+  step_done "collect.$name" "$made_from" && return 0
+  for step in "${@:2}" "$name"; do logs+=(--train-log "$WORKDIR/logs/$step.log"); done
   mapfile -t splits < "$WORKDIR/bin/TEST_SPLITS"
   for split in "${splits[@]}"; do
-    subset="test"; [ $i -gt 0 ] && subset=test$i
-    out=$WORKDIR/eval/$name.$split
-    generate "$WORKDIR/bin" "$WORKDIR/ckpt/$name/checkpoint_best.pt" "$subset" "$out" "$@" "${DEVICE_ARGS[@]}"
-    if [ "$split" = iwslt17_tst2017 ] && [ "$N_TEST" = 0 ] && have_sacrebleu_iwslt17; then
-      score "$out.hyp" -t iwslt17 -l zh-en > "$out.json"
-    else  # a slice of the test set (smoke), or a set sacrebleu does not ship
-      score "$out.hyp" "$WORKDIR/raw/$split.en" > "$out.json"
+    out=$WORKDIR/eval/$name.$split reference=$WORKDIR/raw/$split.en
+    if scored_by_sacrebleu_iwslt17 "$split"; then
+      reference=$WORKDIR/eval/$split.reference
+      if [ ! -s "$reference" ]; then
+        sacrebleu -t iwslt17 -l zh-en --echo ref > "$reference.partial"
+        mv "$reference.partial" "$reference"
+      fi
     fi
-    specs+=(--test "$split:$out.gen:$out.json")
-    i=$((i + 1))
+    specs+=(--test "$split:$out.gen:$out.json:$out.hyp:$reference")
   done
-  fairseq-see-recipe collect --name "$name" --trained-on "$(cat "$WORKDIR/raw/TRAINED_ON")" \
-      --train-log "$WORKDIR/logs/$name.log" --checkpoint "$WORKDIR/ckpt/$name/checkpoint_best.pt" \
-      "${specs[@]}" --output "$WORKDIR/results/$name.json"
-  mark_done "eval.$name" "$made_from"
+  fairseq-see-recipe collect --name "$name" --trained-on "$(cat "$WORKDIR/raw/TRAINED_ON")" "${logs[@]}" \
+      --checkpoint "$WORKDIR/ckpt/$name/checkpoint_best.pt" "${specs[@]}" \
+      --output "$WORKDIR/results/$name.json"
+  mark_done "collect.$name" "$made_from"
 }
 
 # sequence_kd_data TEACHER_CHECKPOINT: $WORKDIR/bin-seqkd, the training source with the teacher's beam-5
@@ -421,32 +469,85 @@ sequence_kd_data() {
 
 have_sacrebleu_iwslt17() { sacrebleu -t iwslt17 -l zh-en --echo src > /dev/null 2>&1; }
 
-# students SEED RATIO: stage 1 and stage 2 of the distilled student and the same student from scratch
+# students SEED RATIO: the SEE student distilled in two stages and the same student from scratch; at the
+# first seed and ratio also the sequence-level KD students (SEQKD) and the other compressors (DISTILLED)
+# distilled in the same two stages. Budget: stage 1 + stage 2 = the teacher's updates (from scratch: as
+# many), each run stopping early on validation (EARLY_STOP) with --max-update as the cap.
 students() {
-  local seed=$1 ratio=$2 first_seed=${SEEDS%% *}
-  local s1=see${ratio}x.stage1.seed$seed s2=see${ratio}x.stage2.seed$seed
-  local scratch=see${ratio}x.scratch.seed$seed
-  # the model picks each side's order and tables for the ratio and logs what it achieved
-  local see=(--arch see_transformer --embedding-compression-ratio "$ratio")
-  local student=("${SEE_ARGS[@]}" "${see[@]}" --criterion see_distillation
-                 --teacher-checkpoint "$WORKDIR/ckpt/teacher/checkpoint_best.pt")
+  local seed=$1 ratio=$2 kind
+  two_stage see "$seed" "$ratio"
+  from_scratch "$seed" "$ratio"
+  [ "$seed" = "${SEEDS%% *}" ] && [ "$ratio" = "${RATIOS%% *}" ] || return 0
+  [ -z "$SEQKD" ] || sequence_kd_students "$seed" "$ratio"
+  for kind in $DISTILLED; do two_stage "$kind" "$seed" "$ratio"; done
+}
+
+# student_options KIND RATIO: a see_transformer with KIND embeddings on both sides sized for RATIO (the
+# model picks each side's sizes and logs what it achieved), early stopping; one option a line
+student_options() {
+  printf '%s\n' "${SEE_ARGS[@]}" --arch see_transformer --encoder-embedding-type "$1" \
+      --decoder-embedding-type "$1" --embedding-compression-ratio "$2" "${EARLY_STOP[@]}"
+}
+
+# two_stage KIND SEED RATIO: KIND${RATIO}x.stage1.seedSEED and KIND${RATIO}x.stage2.seedSEED, distilled from
+# the teacher (stage 2 evaluated)
+two_stage() {
+  local kind=$1 seed=$2 ratio=$3 options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt
+  local s1=$kind${ratio}x.stage1.seed$seed
+  mapfile -t options < <(student_options "$kind" "$ratio")
   # stage 1 fits only the new embeddings to the teacher's (tables and hidden states): the copied
   # transformer stays the teacher's, so a larger lr is safe, and the weight 100 puts the table MSE
   # (~0.01 per element) on the scale of the hidden-state MSE (~1-5). Short stages: warm-up 10%.
-  train "$s1" "$seed" "${student[@]}" --distill-stage 1 --init-student-from-teacher --freeze-non-embedding \
-      --embed-mse-weight 100 --lr 1e-2 --warmup-updates $((STAGE1_UPDATES / 10 + 1)) \
-      --max-update "$STAGE1_UPDATES"
-  [ "$seed" = "$first_seed" ] && evaluate "$s1" "${SEE_ARGS[@]}"
-  train "$s2" "$seed" --init-from "$WORKDIR/ckpt/$s1/checkpoint_last.pt" "${student[@]}" --distill-stage 2 \
-      --kd-alpha 0.5 --kd-temperature 1 --label-smoothing 0.1 --warmup-updates $((STAGE2_UPDATES / 10 + 1)) \
-      --max-update "$STAGE2_UPDATES"
-  evaluate "$s2" "${SEE_ARGS[@]}"
-  # the same student from scratch with as many updates, plain cross-entropy
-  local updates=$((STAGE1_UPDATES + STAGE2_UPDATES))
-  train "$scratch" "$seed" "${SEE_ARGS[@]}" "${see[@]}" \
-      --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
+  train "$s1" "$seed" "${options[@]}" --criterion see_distillation --teacher-checkpoint "$teacher" \
+      --distill-stage 1 --init-student-from-teacher --freeze-non-embedding --embed-mse-weight 100 --lr 1e-2 \
+      --warmup-updates $((STAGE1_UPDATES / 10 + 1)) --max-update "$STAGE1_UPDATES"
+  stage2 "$kind${ratio}x.stage2.seed$seed" "$seed" "$s1" "${options[@]}" --criterion see_distillation \
+      --teacher-checkpoint "$teacher" --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 \
+      --label-smoothing 0.1
+}
+
+# stage2 NAME SEED STAGE1 [--data DIR] FAIRSEQ_TRAIN_ARGS...: NAME trained from STAGE1's last checkpoint,
+# every parameter, at the profile's lr, then evaluated (its row counts both stages)
+stage2() {
+  local name=$1 seed=$2 s1=$3 data=(); shift 3
+  if [ "${1:-}" = --data ]; then
+    data=(--data "$2"); shift 2
+  fi
+  train "$name" "$seed" "${data[@]}" --init-from "$WORKDIR/ckpt/$s1/checkpoint_last.pt" "$@" \
+      --warmup-updates $((STAGE2_UPDATES / 10 + 1)) --max-update "$STAGE2_UPDATES"
+  evaluate "$name" --after "$s1" "${SEE_ARGS[@]}"
+}
+
+# from_scratch SEED RATIO: the SEE student of two_stage, trained from random initialisation with plain
+# label-smoothed cross-entropy for stage 1 + stage 2 updates
+from_scratch() {
+  local seed=$1 ratio=$2 options updates=$((STAGE1_UPDATES + STAGE2_UPDATES))
+  local name=see${ratio}x.scratch.seed$seed
+  mapfile -t options < <(student_options see "$ratio")
+  train "$name" "$seed" "${options[@]}" --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
       --warmup-updates $((updates / 10 + 1)) --max-update "$updates"
-  evaluate "$scratch" "${SEE_ARGS[@]}"
+  evaluate "$name" "${SEE_ARGS[@]}"
+}
+
+# sequence_kd_students SEED RATIO: stage 2 of the SEE student on the teacher's beam-5 translations of the
+# training source (bin-seqkd), from the two-stage student's own stage 1 (it fits tables and hidden states
+# to the teacher's, on bin/'s pairs), so the two differ in stage 2 only: per SEQKD item, ce = label-smoothed
+# CE alone (see${RATIO}x.seqkd), kd = with stage 2's word-level KD as well (see${RATIO}x.seqkd-kd)
+sequence_kd_students() {
+  local seed=$1 ratio=$2 variant options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt
+  local s1=see${ratio}x.stage1.seed$seed
+  mapfile -t options < <(student_options see "$ratio")
+  sequence_kd_data "$teacher"
+  for variant in $SEQKD; do
+    case $variant in
+      ce) stage2 "see${ratio}x.seqkd.seed$seed" "$seed" "$s1" --data "$WORKDIR/bin-seqkd" "${options[@]}" \
+              --criterion label_smoothed_cross_entropy --label-smoothing 0.1 ;;
+      kd) stage2 "see${ratio}x.seqkd-kd.seed$seed" "$seed" "$s1" --data "$WORKDIR/bin-seqkd" "${options[@]}" \
+              --criterion see_distillation --teacher-checkpoint "$teacher" --distill-stage 2 --kd-alpha 0.5 \
+              --kd-temperature 1 --label-smoothing 0.1 ;;
+      *) die "SEQKD: $variant is neither ce nor kd" ;;
+    esac
+  done
 }
 
 pipeline_main() {
@@ -461,7 +562,8 @@ pipeline_main() {
   readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
-      LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES ARCH_ARGS DEVICE_ARGS COMMON_TRAIN
+      LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES SEQKD DISTILLED ARCH_ARGS DEVICE_ARGS \
+      COMMON_TRAIN EARLY_STOP
   t0=$SECONDS
 
   log "$title recipe, profile $PROFILE, ratios $RATIOS, seeds $SEEDS, work dir $WORKDIR"
@@ -488,6 +590,7 @@ pipeline_main() {
     done
   done
   fairseq-see-recipe report --workdir "$WORKDIR" --title "$title zh-en, profile $PROFILE" \
-      --note "Trained on: $(cat "$WORKDIR/raw/TRAINED_ON"). Command: $command"
-  log "done in $((SECONDS - t0)) s; table: $WORKDIR/RESULTS.md, plot: $WORKDIR/bleu_vs_ratio.png"
+      --note "Command: $command"
+  log "done in $((SECONDS - t0)) s; table: $WORKDIR/RESULTS.md (as data: RESULTS.json)," \
+      "plot: $WORKDIR/bleu_vs_ratio.png"
 }
