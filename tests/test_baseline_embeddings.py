@@ -12,10 +12,10 @@ import torch
 
 from conftest import build
 from fairseq_see.lexicon import Entry, Lexicon, build_index
-from fairseq_see.lexicon.index import morpheme_index, randomize_sememes
+from fairseq_see.lexicon.index import identity_base, morpheme_index, randomize_sememes
 from fairseq_see.models.tied_table_projection import TiedTableProjection
 from fairseq_see.modules.embedding_factory import Dictionary, build_embedding
-from fairseq_see.modules.embedding_sizes import pick_size
+from fairseq_see.modules.embedding_sizes import MAX_IDENTITY_RANKS, SEE_PREFERENCE, pick_see_size, pick_size
 from fairseq_see.modules.embedding_stats import format_stats
 from fairseq_see.modules.low_rank_embedding import LowRankEmbedding
 from fairseq_see.modules.morph_te_embedding import MorphTEEmbedding
@@ -153,14 +153,12 @@ def test_eval_cache_is_shared_by_every_type():
 
 # ---- the ratio picker ------------------------------------------------------------------------------
 
-def brute_force_ratios(kind, vocab, dim, units=None):
+def brute_force_ratios(kind, vocab, dim):
     """Every achievable ratio of a type over a wide grid of sizes."""
     full = vocab * dim
     if kind == "word2ket":
         return [full / Word2KetEmbedding.count(vocab, dim, n, r) for n in range(2, 10) for r in range(1, 6)
                 if unit_size(dim, n) ** n < 2 * dim]
-    if kind == "see":
-        return [full / SememeEntanglementEmbedding.count(dim, n, rows) for (n, r, m), rows in units.items()]
 
 
 @pytest.mark.parametrize("kind,ratio", [(kind, ratio) for kind in ("low_rank", "word2ketxs", "tt")
@@ -182,12 +180,33 @@ def test_ratio_picker_gets_as_near_as_a_coarse_type_can(ratio):
     _, _, achieved = pick_size("word2ket", vocab, dim, ratio, order=3)
     best = min(brute_force_ratios("word2ket", vocab, dim), key=lambda x: abs(math.log(x / ratio)))
     assert abs(math.log(achieved / ratio)) <= abs(math.log(best / ratio)) + 1e-9
-    # rows of SEE's index per (order, tables): a table holds only the units its slots read
-    units = {(n, 4, m): base * (1 + 0.6 * (m - 1)) for n, base in ((2, 5200), (3, 5600), (4, 5700)) for m in range(1, 5)}
-    units = {sizes: int(rows) for sizes, rows in units.items()}
-    config, _, achieved = pick_size("see", vocab, dim, ratio, order=3, units=units)
-    best = min(brute_force_ratios("see", vocab, dim, units), key=lambda x: abs(math.log(x / ratio)))
-    assert achieved == pytest.approx(best) and 1 <= config["tables"] <= 4
+
+
+@pytest.mark.parametrize("ratio", [10, 20, 80])
+def test_see_picker_prices_identity_ranks_against_shared_units(ratio):
+    # a side of 16k tokens at d 512 whose semantic slots read 3,000/min_readers shared rows per table and slot
+    vocab, dim = 16000, 512
+
+    def row_count(order, rank, tables, identity_ranks, min_readers):
+        semantic = rank - identity_ranks
+        shared = 3000 // min_readers  # fewer units are read by many tokens
+        return shared * min(semantic, tables) + identity_ranks * order * identity_base(vocab, order)
+
+    config, params, achieved = pick_see_size(row_count, vocab, dim, ratio)
+    assert achieved == pytest.approx(ratio, rel=0.05) and achieved == pytest.approx(vocab * dim / params)
+    assert (config["order"], config["rank"] - config["identity_ranks"], config["tables"]) in SEE_PREFERENCE
+    assert 1 <= config["identity_ranks"] <= MAX_IDENTITY_RANKS
+    assert params == SememeEntanglementEmbedding.count(dim, config["order"], row_count(
+        config["order"], config["rank"], config["tables"], config["identity_ranks"], config["min_readers"]))
+    # a fixed order is kept; a ratio no size reaches gets the nearest (here: the fewest identity ranks)
+    assert pick_see_size(row_count, vocab, dim, ratio, order=4)[0]["order"] == 4
+    config, _, achieved = pick_see_size(row_count, vocab, dim, 10000)
+    assert config["identity_ranks"] == 1 and achieved < 10000
+    # a budget the shared units alone would exceed (6k tokens, d 64, 80x): only widely shared units stay
+    config, _, achieved = pick_see_size(row_count, 6000, 64, 20)
+    assert (config["order"], config["rank"] - config["identity_ranks"], config["tables"]) == SEE_PREFERENCE[0]
+    config, _, achieved = pick_see_size(row_count, 6000, 64, 80)
+    assert config["min_readers"] > 2 and achieved == pytest.approx(80, rel=0.05)
 
 
 def test_built_baseline_reports_the_picked_ratio():

@@ -7,6 +7,7 @@ import pytest
 from conftest import GLOSSARY, SEMEME_NAMES, THUNLP, cli, shared_or_skip, write, write_dictionary
 from fairseq_see.lexicon import (Entry, Lexicon, LexiconError, SememeIndex, build_index, dictionary_checksum,
                                  load_lexicons, read_fairseq_dictionary)
+from fairseq_see.lexicon.index import IndexBuilder
 from fairseq_see.lexicon.morfessor_segmenter import MorfessorSegmenter
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -80,6 +81,38 @@ def test_every_token_is_distinct_and_every_row_is_read(order, rank, tables):
         assert {index.units[u].split("/")[0] for u in index.unit_ids[:, k].ravel()} == {f"t{k % tables}"}
 
 
+def test_identity_ranks_take_the_last_slots_and_the_semantic_slots_come_first():
+    symbols = SPECIALS + ["▁苹果", "梨", "▁的", "▁run"]
+    index = build_index(symbols, [1] * len(symbols), tiny_lexicon(), order=2, rank=6, min_readers=1, identity_ranks=4)
+    assert index.identity_ranks == 4 and index.meta["identity_ranks"] == 4
+    apple = slots_of(index, 4)
+    # two semantic slots: one sense (S - 1), then the morphemes; ranks 3, 2, 1, 0 after them
+    assert apple[:2] == [("sem:computer|电脑", "sem:able|能"), ("mor:▁", "mor:果")]
+    assert [units[0].split(".")[0] for units in apple[2:]] == ["id3", "id2", "id1", "id0"]
+    # a token without senses: its morphemes, then the free semantic slot holds one more identity rank
+    run = slots_of(index, 7)
+    assert run[0] == ("mor:▁", "mor:run") and [u[0].split(".")[0] for u in run[1:]] == ["id4", "id3", "id2", "id1", "id0"]
+    # every slot identity: word2ketXS's structure (with SEE's LayerNorm)
+    pure = build_index(symbols, [1] * len(symbols), tiny_lexicon(), order=2, rank=3, identity_ranks=3)
+    assert not any(u.split("/", 1)[1].startswith(("sem:", "mor:", "sym:")) for u in pure.units)
+    assert pure.distinct_rows() == len(symbols)
+    with pytest.raises(LexiconError, match="--see-identity-ranks must be between 1 and --see-rank"):
+        build_index(symbols, [1] * len(symbols), tiny_lexicon(), order=2, rank=3, identity_ranks=4)
+
+
+@pytest.mark.parametrize("order,rank,tables,identity_ranks",
+                         [(2, 9, 1, 8), (3, 4, 2, 1), (3, 6, 3, 2), (4, 6, 4, 1), (2, 2, 1, 2), (3, 5, 2, 3)])
+def test_row_count_prices_an_index_without_building_it(order, rank, tables, identity_ranks):
+    lexicon = Lexicon("syn", entries={w: Entry(senses=(("human|人", "occupation|职位"), ("fruit|水果",)))
+                                      for w in ("法官", "律师", "检察官", "医生")} | {"梨": Entry(senses=(("fruit|水果",),))})
+    symbols = SPECIALS + ["▁法官", "法官", "▁律师", "律师", "检察官", "医生", "▁梨", "梨", "▁you", "you", "。"]
+    symbols += [f"▁w{i}" for i in range(60)] + [f"madeupword{i:04d}" for i in range(4)]
+    builder = IndexBuilder(symbols, [1] * len(symbols), lexicon)
+    index = builder.build(order, rank, tables, identity_ranks)
+    assert builder.row_count(order, rank, tables, identity_ranks) == len(index.units)
+    assert index.live_rows() == 1.0 and index.distinct_rows() == len(symbols)
+
+
 def test_units_of_one_token_become_pads():
     """A unit one token reads would be a per-token vector; the identity units are that already."""
     lexicon = Lexicon("x", entries={"苹果": Entry(senses=(("fruit|水果", "tree|树"),)), "梨": Entry(senses=(("fruit|水果",),))})
@@ -129,8 +162,8 @@ def test_save_load_roundtrip_is_atomic(tmp_path):
     assert os.listdir(tmp_path) == ["see_index.zh.npz"]  # no temporary left behind
     loaded = SememeIndex.load(path)
     assert np.array_equal(loaded.unit_ids, index.unit_ids) and loaded.units == index.units
-    assert loaded.meta == {"format": 2, "order": 3, "rank": 2, "tables": 1, "min_readers": 2, "lexicon": "tiny",
-                           "segmenter": None}
+    assert loaded.meta == {"format": 2, "order": 3, "rank": 2, "tables": 1, "identity_ranks": 1, "min_readers": 2,
+                           "lexicon": "tiny", "segmenter": None}
     assert loaded.checksum == index.checksum and loaded.unit_ids.dtype == np.uint8
     loaded.check_dictionary(symbols, path, "dict.zh.txt")
     with pytest.raises(LexiconError, match=r"^dict.zh.txt: 7 symbols, but .*see_index.zh.npz has 6 rows; rebuild it"):

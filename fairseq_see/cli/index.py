@@ -28,6 +28,8 @@ def parse_args(argv=None):
     parser.add_argument("--see-order", type=int, default=3, help="units entangled per slot (o)")
     parser.add_argument("--see-rank", type=int, default=4, help="slots per token (R >= 2)")
     parser.add_argument("--see-tables", type=int, default=1, help="unit tables (m): slot k reads table k mod m")
+    parser.add_argument("--see-identity-ranks", type=int, default=1,
+                        help="slots of every token holding identity units (1 <= I <= R), after its R-I semantic slots")
     parser.add_argument("--segmenter-corpus", action="append", default=[], metavar="LANG=FILE",
                         help="plain text of a side (e.g. the raw training text) to train its Morfessor segmenter "
                              "on; without it, the dictionary's pieces (which split less)")
@@ -93,7 +95,7 @@ def index_command(args):
         if source:
             print(f"morphemes ({lang}): Morfessor trained on {source}")
         builder = IndexBuilder(symbols, counts, lexicon, segmenter, name, segmenter_name=source and os.path.basename(source))
-        built[lang] = builder.build(args.see_order, args.see_rank, args.see_tables), segmenter
+        built[lang] = builder.build(args.see_order, args.see_rank, args.see_tables, args.see_identity_ranks), segmenter
     for lang, (index, segmenter) in built.items():
         outputs = [(index, os.path.join(args.data, INDEX_FILE.format(lang=lang)), "the index")]
         if segmenter is not None:

@@ -7,17 +7,21 @@ For a dictionary of ``V`` tokens, order ``o``, rank ``R`` and ``m`` tables the i
 It is derived data (docs/METHOD.md, "The index"). numpy only, no torch/fairseq, so it can be built
 and inspected on its own.
 
-Every token fills all ``R`` slots, each an ``o``-tuple of units, in this order:
-  1. its senses (sememes, main first), at most ``R - 2`` of them (``R - 1`` when ``R`` is 2 and
-     there is no room for its morphemes), each filled up to ``o`` with the token's morphemes and
-     then with per-position pad units;
+Every token fills all ``R`` slots, each an ``o``-tuple of units. The first ``S = R - I`` slots are
+semantic, the last ``I`` (the identity ranks, ``I >= 1``) hold identity units:
+  1. its senses (sememes, main first), at most ``S - 1`` of them (``S`` when ``S`` is 1 and there
+     is no room for its morphemes), each filled up to ``o`` with the token's morphemes and then
+     with per-position pad units;
   2. its morphemes: ``mor:▁`` first for a word-start piece (the marker is information: ``▁you`` and
      ``you`` are different tokens), then Chinese characters one by one, or the Morfessor morphs of
      a non-Chinese piece (the whole piece without a segmenter); padded with ``pad.<j>``;
   3. identity units, last: slot ``R - 1`` holds ``id0.<j>:<digit j of v in base t>`` (``t^o >= V``),
-     which no other token shares all of, and any slot still free (a token with few senses) holds
-     the digits of another permutation of the ids (``id<r>``), like word2ketXS's ranks.
-A sememe or morpheme that only one token reads becomes a pad unit (``drop_single_token_units``).
+     which no other token shares all of; the slots before it, and any semantic slot still free (a
+     token with few senses), hold the digits of other permutations of the ids (``id<r>``), like
+     word2ketXS's ranks. Identity ranks are the per-token capacity (word2ketXS is all identity
+     ranks), the semantic slots what tokens share; the ratio picker prices ``I`` against them.
+A sememe or morpheme that fewer than ``min_readers`` tokens read (default 2: one token) becomes a
+pad unit (``drop_single_token_units``).
 So no two tokens share a row structure, whatever ``o``, ``R`` and ``m``, and every slot is read.
 Slot ``k`` reads table ``k mod m``; a table holds only the units its slots read, so no row is
 dead and the parameter count is the count of parameters the table reads.
@@ -91,16 +95,20 @@ def identity_tuple(v, rank, base, order):
     """The ``rank``-th identity tuple of token ``v``: rank 0 the digits of v, rank r > 0 those of an
     affine permutation of range(base^order), so tokens that share digits at one rank rarely share
     them at another."""
-    space = base ** order
-    multiplier = _coprime_multiplier(space, rank)
-    value = (v * multiplier + rank * 7919) % space if rank else v
+    value = int(identity_value(v, rank, base ** order))
     return tuple(f"id{rank}.{j}:{d}" for j, d in enumerate(digits(value, base, order)))
+
+
+def identity_value(v, rank, space):
+    """Token ``v``'s (an int or a numpy array of them) value at identity rank ``rank``: v itself at
+    rank 0, else a·v + c mod ``space`` with a coprime to ``space`` (a permutation), a and c per rank."""
+    if rank == 0:
+        return v
+    return (v * _coprime_multiplier(space, rank) + rank * 7919) % space
 
 
 def _coprime_multiplier(space, rank):
     """A multiplier coprime with ``space`` (so v -> a·v + c mod space is a permutation), different per rank."""
-    if rank == 0:
-        return 1
     candidate = int(space * 0.6180339887) + 2 * rank + 1
     while np.gcd(candidate, space) != 1:
         candidate += 1
@@ -139,24 +147,27 @@ def token_senses(token, lexicon, order):
     return senses
 
 
-def token_slots(v, token, lexicon, order, rank, base, segmenter=None):
+def token_slots(v, token, lexicon, order, rank, base, segmenter=None, identity_ranks=1):
     """The ``rank`` unit-name tuples of token ``v`` (see the module notes), and whether it got a sememe."""
-    if is_special(token):
+    semantic_slots = rank - identity_ranks
+    if semantic_slots == 0:
+        semantic, covered = [], False
+    elif is_special(token):
         semantic = [_padded(["sym:" + token], order)]
         covered = False
     else:
         pieces = ["mor:" + m for m in morphemes(lookup_key(token), segmenter)]
         senses = token_senses(token, lexicon, order)
         covered = bool(senses)
-        room = rank - 2 if rank > 2 else rank - 1
+        room = semantic_slots - 1 if semantic_slots > 1 else semantic_slots
         semantic = []
         for sense in senses[:room]:
             units = ["sem:" + s for s in sense]
             semantic.append(_padded(units + [p for p in pieces if p not in units][: order - len(units)], order))
         morpheme_slot = morpheme_tuple(token, order, segmenter)
-        if len(semantic) < rank - 1 and morpheme_slot not in semantic:
+        if len(semantic) < semantic_slots and morpheme_slot not in semantic:
             semantic.append(morpheme_slot)
-    # identity: rank 0 in the last slot, further ranks in the free slots before it
+    # identity: rank 0 in the last slot, further ranks in the slots before it
     free = rank - len(semantic)
     identity = [identity_tuple(v, r, base, order) for r in reversed(range(free))]
     return semantic + identity, covered
@@ -170,7 +181,7 @@ class SememeIndex:
     special: np.ndarray  # (V,) bool: fairseq's own symbols, left out of coverage
     counts: np.ndarray  # (V,) int64: training-token counts from the dictionary
     checksum: str  # dictionary_checksum of the symbols it was built for
-    meta: dict = field(default_factory=dict)  # format, order, rank, tables, min_readers, lexicon, segmenter
+    meta: dict = field(default_factory=dict)  # format, order, rank, tables, identity_ranks, min_readers, lexicon, segmenter
 
     @property
     def order(self):
@@ -183,6 +194,10 @@ class SememeIndex:
     @property
     def tables(self):
         return self.meta["tables"]
+
+    @property
+    def identity_ranks(self):
+        return self.meta.get("identity_ranks", 1)
 
     def coverage(self):
         """(share of vocabulary types, share of training-token mass) with >= 1 sememe; specials excluded."""
@@ -213,7 +228,7 @@ class SememeIndex:
         morphs = sum(u.startswith("mor:") for u in names)
         return (f"SEE index ({side}): |V|={len(self.unit_ids):,} rows={len(self.units):,} in {self.tables} tables "
                 f"({sememes:,} sememes, {morphs:,} morphemes, {len(names) - sememes - morphs:,} identity/pad/"
-                f"symbol units) o={self.order} R={self.rank} coverage: types={100 * types:.1f}% "
+                f"symbol units) o={self.order} R={self.rank} identity ranks={self.identity_ranks} coverage: types={100 * types:.1f}% "
                 f"tokens={100 * mass:.1f}% distinct rows={self.distinct_rows():,}/{len(self.unit_ids):,} "
                 f"live rows={100 * self.live_rows():.1f}% rows per token (median)={self.rows_per_token():.0f}")
 
@@ -267,6 +282,8 @@ def drop_single_token_units(slots, min_readers=2):
 
     A unit of one token would be a per-token vector of ``q`` parameters, which the token's identity
     units already make up for fewer; its parameters are better spent on units that tokens share.
+    A small budget raises ``min_readers`` (the ratio picker does): only the most widely shared
+    sememes and morphemes keep rows of their own.
     """
     readers = {}
     for v, token_slot_tuples in enumerate(slots):
@@ -308,18 +325,22 @@ def assign_rows(slots, tables):
     return unit_ids, names
 
 
-def check_index_sizes(order, rank, tables):
+def check_index_sizes(order, rank, tables, identity_ranks=1):
     """One-line errors for sizes no index can have."""
     if order < 1 or rank < 1 or tables < 1:
         raise LexiconError(f"--see-order, --see-rank and --see-tables must be >= 1 (got {order}, {rank}, {tables})")
     if rank < 2:
         raise LexiconError(f"--see-rank must be >= 2 (got {rank}): the last slot of every token holds the "
                            "identity units that keep its row its own")
+    if not 1 <= identity_ranks <= rank:
+        raise LexiconError(f"--see-identity-ranks must be between 1 and --see-rank ({rank}), got {identity_ranks}: "
+                           "the last slots of every token hold identity units, the ones before them its senses "
+                           "and morphemes")
 
 
 class IndexBuilder:
-    """Indexes of one dictionary at any sizes; the slot tuples of an (order, rank) are built once,
-    so the ratio picker can price every table count cheaply."""
+    """Indexes of one dictionary at any sizes; the slot tuples of an (order, rank, identity ranks) are
+    built once, and ``row_count`` prices any sizes without building them, for the ratio picker."""
 
     def __init__(self, symbols, counts, lexicon, segmenter=None, lexicon_name=None, segmenter_name=None,
                  min_readers=2):
@@ -327,28 +348,78 @@ class IndexBuilder:
         self.min_readers = min_readers
         self.lexicon_name = lexicon_name or (lexicon.name if lexicon is not None else None)
         self.segmenter_name = segmenter_name
-        self._slots = {}
+        self._slots, self._counts = {}, {}
 
-    def slots(self, order, rank):
-        """(every token's slot tuples, which tokens got a sememe) at this order and rank."""
-        if (order, rank) not in self._slots:
+    def slots(self, order, rank, identity_ranks=1, min_readers=None):
+        """(every token's slot tuples, which tokens got a sememe) at these sizes (``min_readers``:
+        the builder's unless given)."""
+        min_readers = self.min_readers if min_readers is None else min_readers
+        sizes = (order, rank, identity_ranks, min_readers)
+        if sizes not in self._slots:
             base = identity_base(len(self.symbols), order)
             slots, covered = [], np.zeros(len(self.symbols), dtype=bool)
             for v, token in enumerate(self.symbols):
-                token_slot_tuples, covered[v] = token_slots(v, token, self.lexicon, order, rank, base, self.segmenter)
+                token_slot_tuples, covered[v] = token_slots(v, token, self.lexicon, order, rank, base, self.segmenter,
+                                                            identity_ranks)
                 slots.append(token_slot_tuples)
-            slots = drop_single_token_units(slots, self.min_readers)
+            slots = drop_single_token_units(slots, min_readers)
             # covered: a sememe unit survived (one of a single token's own sememes does not)
             covered &= np.array([any(u.startswith("sem:") for units in token_slot_tuples for u in units)
                                  for token_slot_tuples in slots])
-            self._slots[(order, rank)] = slots, covered
-        return self._slots[(order, rank)]
+            self._slots[sizes] = slots, covered
+        return self._slots[sizes]
 
-    def build(self, order, rank, tables=1):
-        check_index_sizes(order, rank, tables)
-        slots, covered = self.slots(order, rank)
+    def row_count(self, order, rank, tables, identity_ranks, min_readers=None):
+        """The rows ``build(order, rank, tables, identity_ranks, min_readers)`` would have, without building it.
+
+        The semantic tuples depend only on the order and the number of semantic slots (taken from
+        the index with one identity rank); identity rank ``r`` always sits in slot ``R - 1 - r`` and
+        its units are its own, so it adds the distinct digits per position of the tokens that have
+        it: every token for ``r < I``, those with free semantic slots beyond. Cached per part, so
+        the ratio picker can price hundreds of sizes in well under a second.
+        """
+        semantic_slots = rank - identity_ranks
+        semantic_rows, lengths = self._semantic_rows(order, semantic_slots, tables, min_readers)
+        rows = self._all_tokens_identity_rows(order, identity_ranks)
+        free = rank - lengths  # identity ranks per token
+        for r in range(identity_ranks, int(free.max())):
+            rows += self._identity_rows(order, r, np.flatnonzero(free > r))
+        return semantic_rows + rows
+
+    def _semantic_rows(self, order, semantic_slots, tables, min_readers):
+        """(rows of the semantic slots in ``tables`` tables, semantic tuples per token (V,))."""
+        key = ("semantic", order, semantic_slots, tables, min_readers)
+        if key not in self._counts:
+            semantic = ([[units for units in token_slot_tuples[:semantic_slots] if not units[0].startswith("id")]
+                        for token_slot_tuples in self.slots(order, semantic_slots + 1, 1, min_readers)[0]]
+                        if semantic_slots else [])
+            rows = len({(k % tables, unit) for token_semantic in semantic for k, units in enumerate(token_semantic)
+                        for unit in units})
+            lengths = np.array([len(t) for t in semantic]) if semantic else np.zeros(len(self.symbols), dtype=int)
+            self._counts[key] = rows, lengths
+        return self._counts[key]
+
+    def _all_tokens_identity_rows(self, order, identity_ranks):
+        """Rows of identity ranks 0 .. I-1 read by every token (a prefix sum, grown on demand)."""
+        sums = self._counts.setdefault(("identity", order), [0])
+        tokens = np.arange(len(self.symbols))
+        while len(sums) <= identity_ranks:
+            sums.append(sums[-1] + self._identity_rows(order, len(sums) - 1, tokens))
+        return sums[identity_ranks]
+
+    def _identity_rows(self, order, rank, tokens):
+        """Distinct units of identity rank ``rank`` read by ``tokens``: distinct digits per position."""
+        base = identity_base(len(self.symbols), order)
+        values = identity_value(tokens, rank, base ** order)
+        return sum(len(np.unique(values // base ** (order - 1 - j) % base)) for j in range(order))
+
+    def build(self, order, rank, tables=1, identity_ranks=1, min_readers=None):
+        check_index_sizes(order, rank, tables, identity_ranks)
+        min_readers = self.min_readers if min_readers is None else min_readers
+        slots, covered = self.slots(order, rank, identity_ranks, min_readers)
         unit_ids, names = assign_rows(slots, tables)
-        meta = {"format": INDEX_FORMAT, "order": order, "rank": rank, "tables": tables, "min_readers": self.min_readers,
+        meta = {"format": INDEX_FORMAT, "order": order, "rank": rank, "tables": tables,
+                "identity_ranks": identity_ranks, "min_readers": min_readers,
                 "lexicon": self.lexicon_name, "segmenter": self.segmenter_name}
         return SememeIndex(unit_ids=unit_ids, units=names, covered=covered.copy(),
                            special=np.array([is_special(t) for t in self.symbols], dtype=bool),
@@ -356,11 +427,12 @@ class IndexBuilder:
                            meta=meta)
 
 
-def build_index(symbols, counts, lexicon, order, rank, tables=1, segmenter=None, lexicon_name=None, min_readers=2):
+def build_index(symbols, counts, lexicon, order, rank, tables=1, segmenter=None, lexicon_name=None, min_readers=2,
+                identity_ranks=1):
     """The index of a fairseq dictionary (its ``symbols`` and ``counts``) from a lexicon and (for
     non-Chinese pieces) a morpheme segmenter; either may be None."""
     return IndexBuilder(symbols, counts, lexicon, segmenter, lexicon_name, min_readers=min_readers).build(
-        order, rank, tables)
+        order, rank, tables, identity_ranks)
 
 
 def morpheme_tuple(token, order, segmenter=None):

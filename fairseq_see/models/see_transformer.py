@@ -14,6 +14,7 @@ from ..modules.embedding_stats import format_stats
 from .see_transformer_decoder import SEETransformerDecoder
 
 logger = logging.getLogger(__name__)
+DEFAULT_SEE_ORDER = 3
 
 @register_model("see_transformer")
 class SEETransformerModel(TransformerModel):
@@ -43,9 +44,17 @@ class SEETransformerModel(TransformerModel):
         parser.add_argument("--see-random-seed", type=int, metavar="S",
                             help="see_random: seed of the random sememe assignment (default 1)")
         parser.add_argument("--see-order", type=int, metavar="O",
-                            help="unit vectors entangled per sense; unit size is ceil(d^(1/O))")
+                            help="unit vectors entangled per sense; unit size is ceil(d^(1/O)) (default 3; with "
+                                 "--embedding-compression-ratio the picker chooses it unless given)")
         parser.add_argument("--see-rank", type=int, metavar="R",
-                            help="slots per token (>= 2): up to R-2 senses, the morphemes, identity units last")
+                            help="slots per token (>= 2): R-I semantic slots (up to R-I-1 senses, the morphemes), "
+                                 "then I identity ranks (--see-identity-ranks)")
+        parser.add_argument("--see-identity-ranks", type=int, metavar="I",
+                            help="slots per token holding identity units, the per-token capacity (1 <= I <= R, "
+                                 "default 1; the ratio picker chooses it)")
+        parser.add_argument("--see-min-readers", type=int, metavar="K",
+                            help="a sememe or morpheme read by fewer than K tokens becomes a pad unit (default 2; "
+                                 "the ratio picker raises it for small budgets: fewer, more widely shared units)")
         parser.add_argument("--see-tables", type=int, metavar="M",
                             help="unit tables; slot k reads table k mod M (a table holds only the units its slots read)")
         parser.add_argument("--tied-output-bias", action="store_true",
@@ -108,7 +117,9 @@ class SEETransformerModel(TransformerModel):
         fairseq_dictionary = task.source_dictionary if side == "source" else task.target_dictionary
         dictionary = Dictionary(fairseq_dictionary.symbols, fairseq_dictionary.count, fairseq_dictionary.pad(),
                                 task.dictionary_path(task.language(side)))
-        see = {"order": args.see_order, "rank": args.see_rank, "tables": args.see_tables,
+        see = {"order": DEFAULT_SEE_ORDER if args.see_order is None else args.see_order, "rank": args.see_rank, "tables": args.see_tables,
+               "identity_ranks": args.see_identity_ranks, "min_readers": args.see_min_readers,
+               "fixed_order": args.see_order,
                "random_seed": getattr(args, "see_random_seed", None)}
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
@@ -129,8 +140,11 @@ class SEETransformerModel(TransformerModel):
 def see_base_architecture(args):
     args.encoder_embedding_type = getattr(args, "encoder_embedding_type", None) or "see"
     args.decoder_embedding_type = getattr(args, "decoder_embedding_type", None) or "see"
-    # 'is None', not 'or': an explicit 0 must reach check_see_dimensions, not become the default
-    for name, default in (("see_order", 3), ("see_rank", 4), ("see_tables", 1)):
+    # 'is None', not 'or': an explicit 0 must reach check_see_dimensions, not become the default.
+    # With a ratio and no --see-order, the order stays None: the picker chooses it.
+    ratio = getattr(args, "embedding_compression_ratio", None)
+    for name, default in (("see_order", None if ratio else DEFAULT_SEE_ORDER), ("see_rank", 4), ("see_tables", 1),
+                          ("see_identity_ranks", 1), ("see_min_readers", 2)):
         if getattr(args, name, None) is None:
             setattr(args, name, default)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)

@@ -29,11 +29,11 @@ from fairseq.models.transformer import Embedding
 from ..errors import UserInputError
 from ..lexicon.dictionary import dictionary_checksum
 from ..lexicon.index import morpheme_index, randomize_sememes
-from .embedding_sizes import DEFAULT_SIZES, check_ratio, missed, pick_size, ratio_note
+from .embedding_sizes import DEFAULT_SIZES, check_ratio, missed, pick_see_size, pick_size, ratio_note
 from .embedding_stats import full_embedding_stats
 from .low_rank_embedding import LowRankEmbedding
 from .morph_te_embedding import MorphTEEmbedding
-from .sememe_entanglement import check_see_dimensions, fitting_orders
+from .sememe_entanglement import check_see_dimensions
 from .sememe_entanglement_embedding import SememeEntanglementEmbedding, placeholder_index
 from .tt_embedding import TTEmbedding
 from .word2ket_embedding import Word2KetEmbedding
@@ -68,10 +68,13 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
 
     ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
     ``ratio``: pick the size knob for |V|·d/params ~= ratio instead (the configured order preferred).
-    ``see``: SEE's ``{"order", "rank", "tables", "random_seed"}``.
-    ``indexes``: this side's indexes: ``indexes.index(order, rank, tables, required)`` (None when
-    there is none to build: then the model is a placeholder a checkpoint fills, or, when not
-    ``required``, those sizes are skipped) and ``indexes.segmenter`` (morphemes of non-Chinese pieces).
+    ``see``: SEE's ``{"order", "rank", "tables", "identity_ranks", "min_readers", "random_seed"}`` and, for the ratio
+    picker, ``fixed_order`` (an order the user chose; None: the picker chooses it too).
+    ``indexes``: this side's indexes: ``indexes.index(order, rank, tables, required, identity_ranks,
+    min_readers)`` (None when there is none to build: then the model is a placeholder a checkpoint
+    fills, or, when not ``required``, those sizes are skipped), ``indexes.builder()`` (the
+    ``IndexBuilder`` the ratio picker prices sizes with; None without a lexicon) and
+    ``indexes.segmenter`` (morphemes of non-Chinese pieces).
     ``output_bias``: give a compressed table a per-token bias for the tied output logits.
     ``notes`` are log lines of what the ratio picker chose.
     """
@@ -116,25 +119,18 @@ def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio, indexes):
 
 def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     order, rank, tables = see["order"], see["rank"], see["tables"]
-    check_see_dimensions(dim, order, rank, tables)
-    index, notes = indexes.index(order, rank, tables, required=True), []
-    if ratio is not None and index is not None:
-        # the rows depend on the order, the slots and the table count: price every fitting combination
-        # (ranks R and R+2: two more slots hold identity units, a finer step than a table)
-        candidates = {(order, rank, tables): index}
-        for other_order in fitting_orders(dim, (3, 4, 2)):
-            for other_rank in (rank, rank + 2):
-                for other_tables in range(1, other_rank + 1):
-                    sizes = (other_order, other_rank, other_tables)
-                    if sizes not in candidates:
-                        candidate = indexes.index(*sizes, required=False)
-                        if candidate is not None:
-                            candidates[sizes] = candidate
-        config, _, achieved = pick_size(kind, len(dictionary.symbols), dim, ratio, order=order,
-                                        units={sizes: len(i.units) for sizes, i in candidates.items()})
-        order, rank, tables = config["order"], config["rank"], config["tables"]
-        index = candidates[(order, rank, tables)]
+    identity_ranks, min_readers = see.get("identity_ranks") or 1, see.get("min_readers") or 2
+    notes = []
+    builder = indexes.builder() if ratio is not None else None
+    if builder is not None:
+        # the rows depend on the order, the slots, the tables and the identity ranks: price them all
+        config, _, achieved = pick_see_size(builder.row_count, len(dictionary.symbols), dim, ratio,
+                                            order=see.get("fixed_order"))
+        order, rank, tables, identity_ranks, min_readers = (
+            config[k] for k in ("order", "rank", "tables", "identity_ranks", "min_readers"))
         _ratio_note(notes, side, kind, ratio, achieved, config)
+    check_see_dimensions(dim, order, rank, tables)
+    index = indexes.index(order, rank, tables, required=True, identity_ranks=identity_ranks, min_readers=min_readers)
     if index is None:
         unit_ids, units = placeholder_index(len(dictionary.symbols), order, rank)
         notes.append(f"SEE embedding ({side}): no lexicon or saved index; the checkpoint supplies it")

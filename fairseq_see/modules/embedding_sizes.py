@@ -6,7 +6,7 @@ import numbers
 from ..errors import UserInputError
 from .low_rank_embedding import LowRankEmbedding
 from .morph_te_embedding import MorphTEEmbedding
-from .sememe_entanglement import fitting_orders, unit_size
+from .sememe_entanglement import fitting_orders, order_fits, unit_size
 from .sememe_entanglement_embedding import SememeEntanglementEmbedding
 from .tt_embedding import TTEmbedding
 from .word2ket_embedding import Word2KetEmbedding
@@ -58,10 +58,9 @@ def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
 
     Returns ``(config, params, achieved_ratio)``. The knob per type: ``e`` for low_rank, ``rank``
     (and, when the preferred ``order`` cannot get within ``tolerance``, the order) for word2ket,
-    word2ketxs and tt, ``rank`` for morphte (its order is fixed by its index), the order, slots and
-    tables for see / see_random. ``units`` is |M| for morphte, and ``{(order, rank, tables): rows}``
-    for see (the rows its index at those sizes reads: every row is read). A ratio out of a type's reach
-    gets its nearest achievable size; the caller prints what was achieved.
+    word2ketxs and tt, ``rank`` for morphte (its order is fixed by its index). ``units`` is |M| for
+    morphte. (see / see_random: ``pick_see_size``.) A ratio out of a type's reach gets its nearest
+    achievable size; the caller prints what was achieved.
     """
     check_ratio(ratio)
     full = vocab * dim
@@ -87,12 +86,65 @@ def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
         per_rank = unit_size(dim, order) * units
         for r in _near((target - 2 * dim) / per_rank):
             candidates.append(({"order": order, "rank": r}, MorphTEEmbedding.count(dim, order, r, units)))
-    elif kind in ("see", "see_random"):
-        for (n, r, m), rows in units.items():
-            candidates.append(({"order": n, "rank": r, "tables": m}, SememeEntanglementEmbedding.count(dim, n, rows)))
     else:
         raise UserInputError(f"no size to pick for embedding type {kind!r}")
     config, params = _best(candidates, full, ratio, order, tolerance)
+    return config, params, full / params
+
+
+# SEE's sizes in the order the picker prefers them when several reach the ratio: (order, semantic
+# slots, tables), and for each the fewest readers a shared unit needs (more: fewer, more widely
+# shared units, for small budgets). Measured (benchmarks/RESULTS.md, "Where SEE's parameters go"):
+# identity ranks are the capacity a row needs, and they are cheapest at order 3 (o·t·q = 228
+# parameters a rank at |V| 6k, d 64, against 1,248 at order 2); one semantic slot (the main sense,
+# or the morphemes of a token without one) fits a trained table better than two at equal parameters.
+SEE_PREFERENCE = [(order, semantic, tables) for order in (3, 2, 4) for semantic in (1, 2, 3)
+                  for tables in range(1, semantic + 1)]
+SEE_MIN_READERS = (2, 4, 8, 16, 32, 64, 128, 256)
+# slots cost memory: the table is rebuilt from (V, R, q^a) and (V, R, q^b) products (sememe_entanglement.py),
+# ~400 MB at |V| 16k, d 512, R 128; sizes needing more identity ranks are left to a lower order or more tables
+MAX_IDENTITY_RANKS = 128
+
+
+def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05):
+    """SEE's sizes for a requested ratio: ``(config, params, achieved_ratio)``, config with order,
+    rank (slots), tables, identity_ranks and min_readers.
+
+    ``row_count(order, rank, tables, identity_ranks, min_readers)``: the rows of the index at those
+    sizes (every row is read). For each (order, semantic slots, tables) of ``SEE_PREFERENCE`` (only
+    ``order`` when given) and each ``SEE_MIN_READERS``, the identity ranks, which add a few rows
+    each, are the fine knob; the first sizes that get within ``tolerance`` win, else the nearest.
+    """
+    check_ratio(ratio)
+    full = vocab * dim
+    target = full / ratio
+
+    def error(candidate):
+        return abs(math.log(full / candidate[1] / ratio))
+
+    candidates = []
+    for n, semantic, tables in SEE_PREFERENCE:
+        if not order_fits(dim, n) or (order is not None and n != order):
+            continue
+        for min_readers in SEE_MIN_READERS:
+            def params(identity):
+                rows = row_count(n, semantic + identity, tables, identity, min_readers)
+                return SememeEntanglementEmbedding.count(dim, n, rows)
+            low, high = 1, 1
+            while params(high) < target and high < MAX_IDENTITY_RANKS:
+                low, high = high, min(2 * high, MAX_IDENTITY_RANKS)
+            while high - low > 1:  # the fewest identity ranks reaching the target
+                middle = (low + high) // 2
+                low, high = (middle, high) if params(middle) < target else (low, middle)
+            for identity in sorted({low, high}):
+                candidate = ({"order": n, "rank": semantic + identity, "tables": tables, "identity_ranks": identity,
+                              "min_readers": min_readers}, params(identity))
+                if error(candidate) <= math.log1p(tolerance):
+                    return candidate[0], candidate[1], full / candidate[1]
+                candidates.append(candidate)
+    if not candidates:
+        raise UserInputError(f"--see-order {order} does not fit embedding dimension {dim}")
+    config, params = min(candidates, key=error)
     return config, params, full / params
 
 

@@ -74,7 +74,7 @@ class SideIndexes:
             self._saved.check_dictionary(self.dictionary.symbols, self.saved_index_path, self.dictionary_path)
         return self._saved
 
-    def index(self, order, rank, tables, required=True):
+    def index(self, order, rank, tables, required=True, identity_ranks=1, min_readers=2):
         """The index at these sizes, or None for a model about to receive its checkpoint, which
         carries its index (fairseq's loaders, or fairseq-train resuming), or for sizes that cannot
         be had when not ``required``. Neither a lexicon nor a saved index that fits: an error when
@@ -83,14 +83,16 @@ class SideIndexes:
             return None
         saved = self.saved()
         if saved is not None:
-            fits = (saved.order, saved.rank, saved.tables, saved.meta.get("min_readers")) == (order, rank, tables, 2)
+            fits = ((saved.order, saved.rank, saved.tables, saved.identity_ranks, saved.meta.get("min_readers"))
+                    == (order, rank, tables, identity_ranks, min_readers))
             if fits and self.lexicon_name in (None, saved.meta.get("lexicon")):
                 logger.info(f"using {self.saved_index_path} (built from {saved.meta.get('lexicon')})")
                 return saved
             if self._lexicon is None and required:
                 raise LexiconError(f"{self.saved_index_path}: built for --see-order {saved.order} --see-rank "
-                                   f"{saved.rank} --see-tables {saved.tables} (units of at least "
-                                   f"{saved.meta.get('min_readers')} tokens), not {order}, {rank} and {tables} (2); "
+                                   f"{saved.rank} --see-tables {saved.tables} --see-identity-ranks "
+                                   f"{saved.identity_ranks} (units of at least {saved.meta.get('min_readers')} "
+                                   f"tokens), not {order}, {rank}, {tables} and {identity_ranks} ({min_readers}); "
                                    "rebuild it with fairseq-see-index or pass --sememe-lexicon")
         if self._lexicon is None:
             if required and self._restoring() is None:
@@ -99,9 +101,15 @@ class SideIndexes:
                                    "no SEE index; pass --sememe-lexicon (lexicon files or 'openhownet') or build "
                                    "the index beside the dictionary with fairseq-see-index")
             return None  # the checkpoint fairseq-train resumes from carries the index
+        index = self.builder().build(order, rank, tables, identity_ranks, min_readers)
+        logger.info(index.summary(self.lang))
+        return index
+
+    def builder(self):
+        """The IndexBuilder of this side (None without a lexicon, or for a model a checkpoint fills)."""
+        if self._from_checkpoint() or self._lexicon is None:
+            return None
         if self._builder is None:
             self._builder = IndexBuilder(self.dictionary.symbols, self.dictionary.count, self._lexicon(),
                                          self.segmenter, self.lexicon_name)
-        index = self._builder.build(order, rank, tables)
-        logger.info(index.summary(self.lang))
-        return index
+        return self._builder
