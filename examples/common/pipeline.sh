@@ -34,7 +34,8 @@ usage() {
 usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:EN ...]
           [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
-          [--spm-zh N] [--spm-en N] [--max-positions N] [--data-only]
+          [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
+          [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -43,6 +44,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
   sentencepiece must keep, with a line saying so). --max-positions: fairseq's --max-source-positions
   and --max-target-positions (default 1024); longer training/validation pairs are dropped and longer
   test lines cut, each file's count printed.
+--seqkd / --distilled: the sequence-level KD students (ce, kd) and the other compressors distilled
+  (morphte, word2ketxs, tt; all), in that order, at the first ratio and seed (default: the profile's;
+  -: none). Two runs on one work dir may split the rows between them (different --ratios/--seeds).
 EOF
 }
 
@@ -51,7 +55,7 @@ EOF
 parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
-  WORDNET="" DATA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024
+  WORDNET="" DATA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
   TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -71,6 +75,8 @@ parse_args() {
       --spm-zh)       SPM_ZH_OPTION=$2; shift 2 ;;
       --spm-en)       SPM_EN_OPTION=$2; shift 2 ;;
       --max-positions) MAX_POSITIONS=$2; shift 2 ;;
+      --seqkd)        SEQKD_OPTION=$2; shift 2 ;;
+      --distilled)    DISTILLED_OPTION=$2; shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
@@ -178,9 +184,16 @@ set_profile() {
   RATIOS=${RATIOS:-${ratios//,/ }}
   SEEDS=${SEEDS:-${seeds//,/ }}
   SPM_ZH=${SPM_ZH_OPTION:-$SPM_ZH} SPM_EN=${SPM_EN_OPTION:-$SPM_EN}
-  SEQKD=${SEQKD//,/ } DISTILLED=${DISTILLED//,/ }
+  SEQKD=${SEQKD_OPTION:-${SEQKD//,/ }} DISTILLED=${DISTILLED_OPTION:-${DISTILLED//,/ }}
   [ "$SEQKD" != - ] || SEQKD=""
+  [ "$DISTILLED" != - ] || DISTILLED=""
   [ "$DISTILLED" != all ] || DISTILLED="morphte word2ketxs tt"
+  local item
+  for item in $SEQKD; do [[ $item = ce || $item = kd ]] || die "--seqkd $item: expected ce, kd or -"; done
+  for item in $DISTILLED; do
+    [[ $item =~ ^(morphte|word2ketxs|tt)$ ]] \
+        || die "--distilled $item: expected morphte, word2ketxs, tt, all or -"
+  done
   # every student stops after 4 validations without a better valid loss (fairseq's --patience; it
   # validates once an epoch, ~130 updates at converge, and at each checkpoint save); --max-update caps it
   EARLY_STOP=(--patience 4)
