@@ -207,7 +207,7 @@ def model_args(kind, ratio, shape):
             "--encoder-ffn-embed-dim", s["ffn"], "--decoder-ffn-embed-dim", s["ffn"],
             "--encoder-attention-heads", s["heads"], "--decoder-attention-heads", s["heads"],
             "--encoder-layers", s["layers"], "--decoder-layers", s["layers"],
-            "--see-order", s["see_order"], "--see-rank", s["see_rank"], "--seed", "1"]
+            "--seed", "1"]
     if kind != "full":
         argv += ["--embedding-compression-ratio", ratio]
     return options.parse_args_and_arch(options.get_training_parser(), [str(a) for a in argv])

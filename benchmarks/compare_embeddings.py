@@ -39,6 +39,9 @@ def parser():
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--speed", action="store_true", help="speed, memory and size at full shapes")
     mode.add_argument("--quick", action="store_true", help="a reduced --speed (< 2 min on 2 cores)")
+    p.add_argument("--cpu-profile-shape", action="store_true",
+                   help="--speed at the IWSLT17 recipe's cpu-profile shape (8k + 8k, d 256, 3+3 layers) instead of "
+                        "16k + 16k, d 512, 6+6")
     mode.add_argument("--quality", action="store_true", help="train every type; BLEU, chrF, validation NLL")
     mode.add_argument("--index", action="store_true", help="time the sememe index build (real lexicons)")
     p.add_argument("--types", default=",".join(common.TYPES), help="comma-separated embedding types")

@@ -21,8 +21,8 @@ sys.path.insert(0, REPO)
 from fairseq_see.lexicon import load_lexicons, read_fairseq_dictionary  # noqa: E402
 from fairseq_see.lexicon.index import IndexBuilder  # noqa: E402
 from fairseq_see.lexicon.morfessor_segmenter import SEGMENTER_FILE, MorfessorSegmenter  # noqa: E402
-from fairseq_see.modules.embedding_sizes import pick_size  # noqa: E402
-from fairseq_see.modules.sememe_entanglement import fitting_orders, unit_size  # noqa: E402
+from fairseq_see.modules.embedding_sizes import pick_see_size  # noqa: E402
+from fairseq_see.modules.sememe_entanglement import unit_size  # noqa: E402
 
 SHARED = os.environ.get("FAIRSEQ_SEE_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
 HOWNET = os.path.join(SHARED, "data", "hownet")
@@ -47,7 +47,6 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", help="a recipe work dir (its bin/ holds the dictionaries)")
     parser.add_argument("--dim", type=int, default=256)
-    parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--ratios", type=float, nargs="+", default=[20, 80])
     parser.add_argument("--json")
     args = parser.parse_args(argv)
@@ -58,21 +57,18 @@ def main(argv=None):
         segmenter_path = os.path.join(args.work, "bin", SEGMENTER_FILE.format(lang=lang))
         segmenter = MorfessorSegmenter.load(segmenter_path) if os.path.exists(segmenter_path) else None
         builder = IndexBuilder(symbols, counts, lexicon, segmenter)
-        candidates = {(order, rank, tables): builder.build(order, rank, tables)
-                      for order in fitting_orders(args.dim, (3, 4, 2)) for rank in (args.rank, args.rank + 2)
-                      for tables in range(1, rank + 1)}
         for ratio in args.ratios:
-            config, params, achieved = pick_size("see", len(symbols), args.dim, ratio, order=3,
-                                                 units={k: len(i.units) for k, i in candidates.items()})
-            index = candidates[(config["order"], config["rank"], config["tables"])]
+            config, params, achieved = pick_see_size(builder.row_count, len(symbols), args.dim, ratio)
+            index = builder.build(config["order"], config["rank"], config["tables"], config["identity_ranks"],
+                                  config["min_readers"])
             records.append(dict(side_stats(index, args.dim), lang=lang, requested=ratio, achieved=achieved,
-                                order=config["order"], rank=config["rank"], tables=config["tables"],
-                                parameters=params))
-    print("| side | requested | achieved (live) | o, R, m | distinct rows / V | live rows | median free params "
-          "per token | sememe coverage: types / mass |")
+                                parameters=params, **config))
+    print("| side | requested | achieved (live) | o, R, I, m, min readers | distinct rows / V | live rows | "
+          "median free params per token | sememe coverage: types / mass |")
     print("|---|---|---|---|---|---|---|---|")
     for r in records:
-        print(f"| {r['lang']} | {r['requested']:.0f}x | {r['achieved']:.1f}x | {r['order']}, {r['rank']}, {r['tables']} | "
+        print(f"| {r['lang']} | {r['requested']:.0f}x | {r['achieved']:.1f}x | {r['order']}, {r['rank']}, {r['identity_ranks']}, "
+              f"{r['tables']}, {r['min_readers']} | "
               f"{r['distinct_rows']:,} / {r['vocab']:,} | {100 * r['live_rows']:.0f}% | "
               f"{r['median_free_parameters']:.0f} | {100 * r['coverage_types']:.1f}% / {100 * r['coverage_mass']:.1f}% |")
     if args.json:

@@ -22,7 +22,8 @@ less than they change wall time; at more threads the whole process's CPU time). 
   ckpt_mb               torch.save of the model's state_dict (what generation loads; for SEE it
                         includes the index buffers), without optimizer state
 Shapes (SPEED): |V| 16k per side, d 512, 6+6 layers, FFN 1024, 4 heads (see_transformer_iwslt_zh_en),
-batches of 128 x 32 = 4,096 tokens per side; --quick (QUICK) is the same at toy shapes with few
+batches of 128 x 32 = 4,096 tokens per side; --cpu-profile-shape (CPU_PROFILE) the IWSLT17 recipe's
+cpu profile (8k + 8k, d 256, 3+3 layers, 64 x 32 tokens); --quick (QUICK) the same at toy shapes with few
 rounds (< 2 minutes on 2 cores). Token ids are synthetic, the dictionaries too (common.py).
 Without the lexicons, see and see_random are skipped with a message.
 """
@@ -37,10 +38,12 @@ from common import SEE_TYPES, build_model, embedding_parameters, load_lexicon, m
 
 SPEED = dict(vocab=16000, dim=512, layers=6, ffn=1024, heads=4, sentences=128, src_len=32, tgt_len=32,
              gen_sentences=16, gen_src_len=24, gen_len=24, beam=5, warmup=1, rounds=5, gen_rounds=15,
-             ratios=(20, 80), see_order=3, see_rank=4)
+             ratios=(20, 80))
+# the IWSLT17 recipe's cpu profile: 8k + 8k, d 256, 3+3 layers, FFN 1024, 2,048 tokens a batch
+CPU_PROFILE = dict(SPEED, vocab=8000, dim=256, layers=3, sentences=64)
 QUICK = dict(vocab=2000, dim=64, layers=1, ffn=128, heads=2, sentences=8, src_len=12, tgt_len=12,
              gen_sentences=2, gen_src_len=6, gen_len=6, beam=5, warmup=1, rounds=3, gen_rounds=3,
-             ratios=(20,), see_order=3, see_rank=4)
+             ratios=(20,))
 
 
 def checkpoint_mb(model):
@@ -194,14 +197,9 @@ def speed(shape, types, ratios, rounds, warmup, gen_rounds, with_memory=True):
         types = [t for t in types if t not in SEE_TYPES]
     t0 = time.time()
     task = make_task(shape, lexicon)
-    see = model_args("see", ratios[0], shape)  # the SEE sizes models start from (the ratio picks others too)
-    indexes = {side: task.side_indexes(side).index(see.see_order, see.see_rank, see.see_tables)
-               for side in ("source", "target")} if lexicon is not None else {}
     say(f"dictionaries: |V| {len(task.source_dictionary)} (source, Chinese words"
         f"{' from HowNet' if lexicon else ''}) / {len(task.target_dictionary)} (target, English-like pieces); "
         f"{time.time() - t0:.1f}s")
-    for side, index in indexes.items():
-        say("  " + index.summary(side))
     train_batch, gen_sample = make_batches(shape, task)
     pad = task.target_dictionary.pad()
     records = []
@@ -270,7 +268,7 @@ def markdown(records):
 def main(args, types):
     """(records, table, meta) of --speed, or of --quick with ``args.quick``."""
     import torch
-    shape = dict(QUICK if args.quick else SPEED)
+    shape = dict(QUICK if args.quick else CPU_PROFILE if args.cpu_profile_shape else SPEED)
     ratios = [float(r) if "." in r else int(r) for r in args.ratios.split(",")] if args.ratios else shape["ratios"]
     rounds = args.rounds or shape["rounds"]
     warmup = shape["warmup"] if args.warmup is None else args.warmup

@@ -95,18 +95,22 @@ def pick_size(kind, vocab, dim, ratio, order=None, units=None, tolerance=0.05):
 # SEE's sizes in the order the picker prefers them when several reach the ratio: (order, semantic
 # slots, tables), and for each the fewest readers a shared unit needs (more: fewer, more widely
 # shared units, for small budgets). Measured (benchmarks/RESULTS.md, "Where SEE's parameters go"):
-# identity ranks are the capacity a row needs, and they are cheapest at order 3 (o·t·q = 228
-# parameters a rank at |V| 6k, d 64, against 1,248 at order 2); one semantic slot (the main sense,
-# or the morphemes of a token without one) fits a trained table better than two at equal parameters.
-SEE_PREFERENCE = [(order, semantic, tables) for order in (3, 2, 4) for semantic in (1, 2, 3)
+# identity ranks are the capacity a row needs and one semantic slot (the main sense, or the
+# morphemes of a token without one) fits a trained table better than two at equal parameters;
+# each slot costs a rebuild of the table (below), so the order whose ranks hold the most
+# parameters, 2, comes first.
+SEE_PREFERENCE = [(order, semantic, tables) for order in (2, 3, 4) for semantic in (1, 2, 3)
                   for tables in range(1, semantic + 1)]
 SEE_MIN_READERS = (2, 4, 8, 16, 32, 64, 128, 256)
-# slots cost memory: the table is rebuilt from (V, R, q^a) and (V, R, q^b) products (sememe_entanglement.py),
-# ~400 MB at |V| 16k, d 512, R 128; sizes needing more identity ranks are left to a lower order or more tables
-MAX_IDENTITY_RANKS = 128
+# Every slot adds a (V, q^a) x (V, q^b) product to each training step's table rebuild: measured CPU
+# time of one rebuild, forward and backward, at 16 slots, one thread: 29 ms at |V| 6k, d 64; 47 ms at
+# 8k, d 256; 171 ms at 16k, d 512 (at 56 slots, 6k, d 64: 140 ms, a third of that model's step). A
+# wider model's step costs more, so it affords more slots: at most max(16, d / 8).
+def max_slots(dim):
+    return max(16, dim // 8)
 
 
-def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05):
+def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, preference=None):
     """SEE's sizes for a requested ratio: ``(config, params, achieved_ratio)``, config with order,
     rank (slots), tables, identity_ranks and min_readers.
 
@@ -114,6 +118,7 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05):
     sizes (every row is read). For each (order, semantic slots, tables) of ``SEE_PREFERENCE`` (only
     ``order`` when given) and each ``SEE_MIN_READERS``, the identity ranks, which add a few rows
     each, are the fine knob; the first sizes that get within ``tolerance`` win, else the nearest.
+    ``preference`` replaces ``SEE_PREFERENCE`` (benchmarks/table_fit.py compares the choices).
     """
     check_ratio(ratio)
     full = vocab * dim
@@ -123,7 +128,7 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05):
         return abs(math.log(full / candidate[1] / ratio))
 
     candidates = []
-    for n, semantic, tables in SEE_PREFERENCE:
+    for n, semantic, tables in preference or SEE_PREFERENCE:
         if not order_fits(dim, n) or (order is not None and n != order):
             continue
         for min_readers in SEE_MIN_READERS:
@@ -131,8 +136,9 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05):
                 rows = row_count(n, semantic + identity, tables, identity, min_readers)
                 return SememeEntanglementEmbedding.count(dim, n, rows)
             low, high = 1, 1
-            while params(high) < target and high < MAX_IDENTITY_RANKS:
-                low, high = high, min(2 * high, MAX_IDENTITY_RANKS)
+            most = max_slots(dim) - semantic
+            while params(high) < target and high < most:
+                low, high = high, min(2 * high, most)
             while high - low > 1:  # the fewest identity ranks reaching the target
                 middle = (low + high) // 2
                 low, high = (middle, high) if params(middle) < target else (low, middle)
