@@ -154,12 +154,24 @@ class KeptIndexes:
             self._segmenter = self._inner.segmenter
         return self._segmenter
 
-    def index(self, order, rank, tables, required=True):
-        key = (order, rank, tables)
+    def index(self, order, rank, tables, required=True, identity_ranks=1, min_readers=2):
+        key = (order, rank, tables, identity_ranks, min_readers)
         if key not in self._built:
             if self._inner is None:
                 raise KeyError(f"index {key} not built before this task was pickled")
-            self._built[key] = self._inner.index(order, rank, tables, required)
+            self._built[key] = self._inner.index(order, rank, tables, required, identity_ranks, min_readers)
+        return self._built[key]
+
+    def builder(self):
+        """The ratio picker's row counts, kept like the indexes (the same picks ask the same counts)."""
+        return self
+
+    def row_count(self, *sizes):
+        key = ("rows",) + sizes
+        if key not in self._built:
+            if self._inner is None:
+                raise KeyError(f"row count {sizes} not priced before this task was pickled")
+            self._built[key] = self._inner.builder().row_count(*sizes)
         return self._built[key]
 
     def __getstate__(self):
