@@ -14,8 +14,8 @@ Rare tokens' rows keep much of their random initialisation in any trained table,
 error stays high for every compressor; the weighted one ranks them.
 
 Variants (``--variants``, space-separated): ``see`` (the picker's sizes), ``see:o=O,s=S`` (the picker
-restricted to order O and S semantic slots, one table; s=0: identity ranks only), ``word2ketxs:o=O``,
-``tt:o=O``. The lexicon is ../shared/data's (as benchmarks/index_stats.py).
+restricted to order O and S semantic slots, one table; s=0: identity ranks only), ``see:o=O,s=S,i=I``
+(those sizes exactly, I identity ranks, whatever the ratio), ``word2ketxs:o=O``, ``tt:o=O``. The lexicon is ../shared/data's (as benchmarks/index_stats.py).
 """
 
 import argparse
@@ -53,9 +53,13 @@ def parse_variant(text):
 def build_variant(kind, options, builder, vocab, dim, ratio, pad):
     """The module of one variant at ``ratio``, and its sizes."""
     if kind == "see":
-        preference = [(options["o"], options["s"], 1)] if "s" in options else None
-        config, _, _ = pick_see_size(builder.row_count, vocab, dim, ratio, order=options.get("o"),
-                                     preference=preference)
+        if "i" in options:  # explicit sizes, not the ratio's
+            config = {"order": options["o"], "rank": options["s"] + options["i"], "tables": 1,
+                      "identity_ranks": options["i"], "min_readers": options.get("m", 2)}
+        else:
+            preference = [(options["o"], options["s"], 1)] if "s" in options else None
+            config, _, _ = pick_see_size(builder.row_count, vocab, dim, ratio, order=options.get("o"),
+                                         preference=preference)
         index = builder.build(config["order"], config["rank"], config["tables"], config["identity_ranks"],
                               config["min_readers"])
         module = SememeEntanglementEmbedding(torch.as_tensor(index.unit_ids), index.units, index.checksum, dim, pad,

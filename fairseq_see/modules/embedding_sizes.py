@@ -104,10 +104,10 @@ SEE_PREFERENCE = [(order, semantic, tables) for order in (2, 3, 4) for semantic 
 SEE_MIN_READERS = (2, 4, 8, 16, 32, 64, 128, 256)
 # Every slot adds a (V, q^a) x (V, q^b) product to each training step's table rebuild: measured CPU
 # time of one rebuild, forward and backward, at 16 slots, one thread: 29 ms at |V| 6k, d 64; 47 ms at
-# 8k, d 256; 171 ms at 16k, d 512 (at 56 slots, 6k, d 64: 140 ms, a third of that model's step). A
-# wider model's step costs more, so it affords more slots: at most max(16, d / 8).
-def max_slots(dim):
-    return max(16, dim // 8)
+# 8k, d 256; 171 ms at 16k, d 512 (at 56 slots, 6k, d 64: 140 ms, a third of that model's step). At
+# the cpu profile's shape (8k + 8k, d 256, 3+3 layers) 24-32 slots made the training step 17% slower
+# than full's; 16 keep it within a few per cent (benchmarks/RESULTS.md).
+MAX_SLOTS = 16
 
 
 def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, preference=None):
@@ -136,7 +136,7 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, pref
                 rows = row_count(n, semantic + identity, tables, identity, min_readers)
                 return SememeEntanglementEmbedding.count(dim, n, rows)
             low, high = 1, 1
-            most = max_slots(dim) - semantic
+            most = MAX_SLOTS - semantic
             while params(high) < target and high < most:
                 low, high = high, min(2 * high, most)
             while high - low > 1:  # the fewest identity ranks reaching the target
