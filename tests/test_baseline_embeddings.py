@@ -330,3 +330,9 @@ def test_morpheme_index_is_morphte_s():
     assert [units[u] for u in ids[6]] == ["mor:▁", "mor:run", "pad.2"]
     assert [units[u] for u in ids[7]] == ["mor:run", "pad.1", "pad.2"]
     assert [units[u] for u in ids[1]] == ["sym:<pad>", "pad.1", "pad.2"]
+
+
+def test_see_identity_ranks_zero_is_refused_not_defaulted(data_dir):
+    from fairseq_see.lexicon import LexiconError
+    with pytest.raises(LexiconError, match="--see-identity-ranks must be between 1 and --see-rank"):
+        build(data_dir, "--see-identity-ranks", "0")

@@ -119,7 +119,9 @@ def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio, indexes):
 
 def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     order, rank, tables = see["order"], see["rank"], see["tables"]
-    identity_ranks, min_readers = see.get("identity_ranks") or 1, see.get("min_readers") or 2
+    # 'is None', not 'or': an explicit 0 must reach check_index_sizes' one-line error, not become the default
+    identity_ranks = 1 if see.get("identity_ranks") is None else see["identity_ranks"]
+    min_readers = 2 if see.get("min_readers") is None else see["min_readers"]
     notes = []
     builder = indexes.builder() if ratio is not None else None
     if builder is not None:
