@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from conftest import build, parse_args, write_dictionary
 from fairseq_see.criterions.see_distillation import kd_loss, masked_mse, table_mse
-from fairseq_see.distillation import init_student_from_teacher
+from fairseq_see.distillation import fit_tables_to_teacher, init_student_from_teacher
 
 FULL = ("--encoder-embedding-type", "full", "--decoder-embedding-type", "full")
 
@@ -177,3 +177,46 @@ def test_stage_1_distils_every_other_compressor(data_dir, tmp_path, kind):
     loss.backward()
     grads = {n: p.grad for n, p in student.named_parameters() if n in trainable}
     assert all(g is not None and g.abs().sum() > 0 for g in grads.values()), grads.keys()
+
+
+def test_fit_tables_moves_only_the_tables_towards_the_teachers_by_count(data_dir, tmp_path):
+    """--fit-tables-steps: the student's rebuilt tables get closer to the teacher's (count-weighted, the
+    padding row left out) before training; the copied transformer is untouched."""
+    teacher = save_teacher(data_dir, tmp_path / "teacher.pt")
+    with torch.no_grad():  # a padding row the student could never fit: it must not count
+        teacher.decoder.embed_tokens.weight[teacher.decoder.embed_tokens.padding_idx] = 1e3
+    task, student = build(data_dir)
+    init_student_from_teacher(student, teacher)
+    before = {n: t.clone() for n, t in student.state_dict().items() if torch.is_tensor(t)}
+    dictionaries = {"encoder": task.source_dictionary, "decoder": task.target_dictionary}
+    errors = fit_tables_to_teacher(student, teacher, dictionaries, steps=30, lr=0.05)
+    assert set(errors) == {"encoder", "decoder"}
+    for side, error in errors.items():
+        assert error["after"] < 0.8 * error["before"], (side, error)
+        assert error["before"] < 10, "the padding row counted"
+    for name, tensor in student.state_dict().items():
+        if ".embed_tokens." not in name and name in before:
+            assert torch.equal(tensor, before[name]), name
+    assert not torch.equal(student.state_dict()["decoder.embed_tokens.unit_vectors"],
+                           before["decoder.embed_tokens.unit_vectors"])
+    assert all(p.grad is None for p in student.parameters())
+
+
+def test_fit_tables_option_runs_for_a_new_student_only(data_dir, tmp_path):
+    save_teacher(data_dir, tmp_path / "teacher.pt")
+    teacher_args = ("--teacher-checkpoint", str(tmp_path / "teacher.pt"), "--init-student-from-teacher")
+    torch.manual_seed(0)
+    _, plain = build(data_dir, *teacher_args)
+    torch.manual_seed(0)
+    _, fitted = build(data_dir, *teacher_args, "--fit-tables-steps", "5")
+    assert not torch.equal(plain.encoder.embed_tokens.unit_vectors, fitted.encoder.embed_tokens.unit_vectors)
+    resumed_dir = tmp_path / "resumed"
+    resumed_dir.mkdir()
+    torch.save({}, resumed_dir / "checkpoint_last.pt")  # fairseq-train would load this one
+    torch.manual_seed(0)
+    _, resumed = build(data_dir, *teacher_args, "--fit-tables-steps", "5", "--save-dir", str(resumed_dir))
+    assert torch.equal(plain.encoder.embed_tokens.unit_vectors, resumed.encoder.embed_tokens.unit_vectors)
+    with pytest.raises(ValueError, match="add --init-student-from-teacher"):
+        build(data_dir, "--fit-tables-steps", "5")
+    with pytest.raises(ValueError, match="--fit-tables-steps -1"):
+        build(data_dir, *teacher_args, "--fit-tables-steps", "-1")

@@ -8,7 +8,7 @@ from typing import Optional
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
-from ..distillation import freeze_non_embedding, init_student_from_teacher, load_teacher
+from ..distillation import fit_tables_to_teacher, freeze_non_embedding, init_student_from_teacher, load_teacher
 from ..errors import UserInputError
 from ..index_identity_across_ranks import check_index_identity_across_ranks
 from ..lexicon import lexicon_name, load_lexicons
@@ -47,6 +47,12 @@ class TranslationSememeConfig(TranslationConfig):
         default=False,
         metadata={"help": "copy every teacher weight whose name and shape match into the new model "
                           "(all but the token tables SEE replaces)"})
+    fit_tables_steps: int = field(
+        default=0,
+        metadata={"help": "with --init-student-from-teacher: before training, fit the student's rebuilt token "
+                          "tables to the teacher's by this many full-batch Adam steps on the count-weighted "
+                          "relative squared error (not done when resuming from a checkpoint)"})
+    fit_tables_lr: float = field(default=0.02, metadata={"help": "the Adam lr of --fit-tables-steps"})
     freeze_non_embedding: bool = field(
         default=False, metadata={"help": "train only token-embedding parameters (distillation stage 1)"})
 
@@ -84,8 +90,17 @@ class TranslationSememeTask(TranslationTask):
         self._restoring = checkpoint_to_restore(cfg)  # fairseq-train resuming: the checkpoint has the index
         model = super().build_model(cfg, from_checkpoint)
         # this task's own options, not the model's: a checkpoint's saved args never re-trigger them
+        if self.cfg.fit_tables_steps < 0:
+            raise UserInputError(f"--fit-tables-steps {self.cfg.fit_tables_steps}: expected 0 or more steps")
+        if self.cfg.fit_tables_steps and not self.cfg.init_student_from_teacher:
+            raise UserInputError("--fit-tables-steps fits the tables of a student made from its teacher: "
+                                 "add --init-student-from-teacher")
         if self.cfg.init_student_from_teacher and not from_checkpoint:
             init_student_from_teacher(model, self.teacher())
+            if self.cfg.fit_tables_steps and self._restoring is None:  # a resumed run has its tables
+                fit_tables_to_teacher(model, self.teacher(), {"encoder": self.source_dictionary,
+                                                              "decoder": self.target_dictionary},
+                                      self.cfg.fit_tables_steps, self.cfg.fit_tables_lr)
         if self.cfg.freeze_non_embedding and not from_checkpoint:
             freeze_non_embedding(model)
         embedding_stats = getattr(model, "embedding_stats", None)
