@@ -113,8 +113,8 @@ def test_collect_and_report_build_the_table(tmp_path):
     # the gaps: valid NLL in %, BLEU with the paired bootstrap's p against the teacher, then from scratch
     gaps = next(line for line in lines if line.startswith("| see20x.stage2.seed1 | +1.2%"))
     assert re.search(r"\| -0\.20 \(p 0\.\d{3}\) \| \+34\.80 \(p 0\.001\) \|$", gaps), gaps
-    assert ("- Teacher at a plateau (valid NLL gain over its last quarter of updates < 2%): **met**: "
-            "5.050 at update 75 -> 5.000 at update 100: 0.99%") in lines
+    assert ("- Teacher at a plateau (best valid NLL's gain over its last quarter of updates < 2%): **met**: "
+            "best 5.050 (update 75) by 3/4 of training -> best 5.000 (update 100): 0.99%") in lines
     assert any(line.startswith("- SEE 20x two-stage: within 2% of the teacher's valid NLL and 0.5 BLEU in "
                                "domain (tvsub_test): **met**: valid NLL +1.2%, BLEU -0.20") for line in lines)
     assert ("- SEE 80x two-stage: within 5% of the teacher's valid NLL and 1 BLEU in domain (tvsub_test): "
@@ -129,6 +129,17 @@ def test_collect_and_report_build_the_table(tmp_path):
     assert (work / "bleu_vs_ratio.png").stat().st_size > 1000
 
 
+def test_plateau_compares_best_checkpoints():
+    """The converge teacher's curve: its last validation (5.887) is worse than its best (5.850), so the
+    gain that counts is best-by-3/4 (6.004 at 1,056) -> best (5.850): 2.6%, not a plateau."""
+    from fairseq_see.recipe.results import plateau
+    curve = [[924, 6.136], [1000, 6.113], [1056, 6.004], [1188, 5.946], [1320, 5.894], [1452, 5.85], [1500, 5.887]]
+    check = plateau(curve)
+    assert (check["from_updates"], check["to_updates"], check["to_nll"]) == (1056, 1452, 5.85)
+    assert check["gain_percent"] == pytest.approx(100 * (6.004 - 5.85) / 6.004) and not check["reached"]
+    assert plateau([[100, 5.0]]) is None and plateau([]) is None
+
+
 def test_report_without_results_is_one_line(tmp_path):
     result = recipe("report", "--workdir", tmp_path)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
@@ -137,8 +148,9 @@ def test_report_without_results_is_one_line(tmp_path):
 
 def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
     """The iwslt17 recipe's smoke profile on the real data, every step: the teacher, SEE's student in
-    both stages and from scratch, the sequence-level KD data and its two students, word2ketxs distilled
-    the same way, the table with its gaps and goal lines; then a rerun that redoes nothing."""
+    both stages (stage 1 starting with the table fit) and from scratch, see_random from scratch, the
+    sequence-level KD data and its two students, word2ketxs distilled the same way, the table with its
+    gaps and goal lines; then a rerun that redoes nothing."""
     tvsub = os.path.join(ZH_EN, "train", "tvsub", "train.zh.xz")
     shared_or_skip(tvsub, os.path.join(ZH_EN, "test", "iwslt17"), GLOSSARY, THUNLP, SEMEME_NAMES)
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ["PATH"], OMP_NUM_THREADS="1",
@@ -152,9 +164,12 @@ def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
     assert re.search(r"embedding \(target\): type=word2ketxs ", run.stdout)
     assert run.stdout.count("init-student-from-teacher: copied") == 2  # SEE's stage 1 and word2ketxs's
     students = ["see20x.stage2.seed1", "see20x.seqkd.seed1", "see20x.seqkd-kd.seed1", "see20x.scratch.seed1",
-                "word2ketxs20x.stage2.seed1"]
+                "see_random20x.scratch.seed1", "word2ketxs20x.stage2.seed1"]
     for name in ["teacher", "see20x.stage1.seed1", *students, "word2ketxs20x.stage1.seed1"]:
         assert re.search(rf"^\[[\d:]+\] train {re.escape(name)} done", run.stdout, re.M), name
+    stage1_log = (work / "logs" / "see20x.stage1.seed1.log").read_text()
+    for side in ("encoder", "decoder"):
+        assert re.search(rf"--fit-tables-steps 20: {side} table fitted to the teacher's", stage1_log), side
     # the sequence-level KD students train on the teacher's translations, from SEE's stage 1
     assert "sequence-level KD data" in run.stdout and (work / "bin-seqkd").is_dir()
     for name in ("see20x.seqkd.seed1", "see20x.seqkd-kd.seed1"):
@@ -183,7 +198,7 @@ def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
     # the second table: the gap to the teacher in valid NLL, BLEU with the paired bootstrap's p
     gap = r"\| see20x\.stage2\.seed1 \| [+-]\d+\.\d% \| [+-]\d+\.\d\d \(p "
     assert any(re.match(gap, line) for line in lines)
-    plateau = "- Teacher at a plateau (valid NLL gain over its last quarter of updates < 2%): **"
+    plateau = "- Teacher at a plateau (best valid NLL's gain over its last quarter of updates < 2%): **"
     assert any(line.startswith(plateau) for line in lines)
     assert any(re.match(r"- SEE 20x two-stage: within 2% of the teacher's valid NLL and 0.5 BLEU in domain "
                         r"\(tvsub_test\): \*\*(met|not met)\*\*: valid NLL [+-]", line) for line in lines)

@@ -23,7 +23,8 @@
 #   derived    DATA_SOURCE (given|mirror|download), TESTS (NAME:ZH:EN: --test, then the official
 #              tests when mirrored, then the held-out TVsub episodes), SEMEME_ARGS, SEE_ARGS
 #   profile    N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST (0: all) SPM_ZH SPM_EN (or --spm-zh/--spm-en)
-#              MAX_TOKENS LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES SEQKD DISTILLED ARCH_ARGS
+#              MAX_TOKENS LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED
+#              SCRATCH ARCH_ARGS
 #              DEVICE_ARGS COMMON_TRAIN EARLY_STOP
 
 # shellcheck source=lib.sh
@@ -35,7 +36,7 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
-          [--data-only]
+          [--scratch "see_random tt ..."|all|-] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -47,6 +48,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
 --seqkd / --distilled: the sequence-level KD students (ce, kd) and the other compressors distilled
   (morphte, word2ketxs, tt; all), in that order, at the first ratio and seed (default: the profile's;
   -: none). Two runs on one work dir may split the rows between them (different --ratios/--seeds).
+--scratch: the other embeddings trained from scratch at the same budget as SEE's from-scratch student
+  (word2ketxs, see_random, tt, morphte; all), at the first ratio and every seed. Every seed after the
+  first also trains the teacher again (teacher.seedN), to show the teacher's own seed noise.
 EOF
 }
 
@@ -56,7 +60,7 @@ parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
   WORDNET="" DATA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
-  TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
+  SCRATCH_OPTION="" TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --train-zh)     TRAIN_ZH=$2;     shift 2 ;;
@@ -77,6 +81,7 @@ parse_args() {
       --max-positions) MAX_POSITIONS=$2; shift 2 ;;
       --seqkd)        SEQKD_OPTION=$2; shift 2 ;;
       --distilled)    DISTILLED_OPTION=$2; shift 2 ;;
+      --scratch)      SCRATCH_OPTION=$2; shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
@@ -163,9 +168,11 @@ LR               2e-3   1e-3    2e-3      7e-4         5e-4         # teacher's 
 WARMUP           20     400     100       1000         4000         # teacher's (students: 10% of theirs)
 TEACHER_UPDATES  40     600     1500      3000         100000
 STAGE1_UPDATES   10     100     150       300          10000
+FIT_STEPS        20     1500    1500      1500         1500         # stage 1's table fit (full-batch steps)
 STAGE2_UPDATES   30     500     1350      2700         90000        # stage 1 + 2 = teacher = from scratch
 SEQKD            ce,kd  -       ce        ce,kd        ce,kd        # sequence-level KD students (students())
 DISTILLED        word2ketxs  all  all     all          all          # other compressors (all: set_profile)
+SCRATCH          see_random  -    all     -            -            # others from scratch (all: set_profile)
 ratios           20     20,80   20,80     10,20,40,80  10,20,40,80  # defaults of --ratios
 seeds            1      1,2     1,2       1,2          1            # defaults of --seeds
 "
@@ -188,11 +195,18 @@ set_profile() {
   [ "$SEQKD" != - ] || SEQKD=""
   [ "$DISTILLED" != - ] || DISTILLED=""
   [ "$DISTILLED" != all ] || DISTILLED="morphte word2ketxs tt"
+  SCRATCH=${SCRATCH_OPTION:-${SCRATCH//,/ }}
+  [ "$SCRATCH" != - ] || SCRATCH=""
+  [ "$SCRATCH" != all ] || SCRATCH="word2ketxs see_random tt morphte"
   local item
   for item in $SEQKD; do [[ $item = ce || $item = kd ]] || die "--seqkd $item: expected ce, kd or -"; done
   for item in $DISTILLED; do
     [[ $item =~ ^(morphte|word2ketxs|tt)$ ]] \
         || die "--distilled $item: expected morphte, word2ketxs, tt, all or -"
+  done
+  for item in $SCRATCH; do
+    [[ $item =~ ^(see_random|morphte|word2ketxs|tt)$ ]] \
+        || die "--scratch $item: expected see_random, morphte, word2ketxs, tt, all or -"
   done
   # every student stops after 4 validations without a better valid loss (fairseq's --patience; it
   # validates once an epoch, ~130 updates at converge, and at each checkpoint save); --max-update caps it
@@ -483,14 +497,17 @@ sequence_kd_data() {
 have_sacrebleu_iwslt17() { sacrebleu -t iwslt17 -l zh-en --echo src > /dev/null 2>&1; }
 
 # students SEED RATIO: the SEE student distilled in two stages and the same student from scratch; at the
-# first seed and ratio also the sequence-level KD students (SEQKD) and the other compressors (DISTILLED)
-# distilled in the same two stages. Budget: stage 1 + stage 2 = the teacher's updates (from scratch: as
-# many), each run stopping early on validation (EARLY_STOP) with --max-update as the cap.
+# first ratio the other embeddings from scratch (SCRATCH); at the first seed and ratio also the
+# sequence-level KD students (SEQKD) and the other compressors (DISTILLED) distilled in the same two
+# stages. Budget: stage 1 + stage 2 = the teacher's updates (from scratch: as many), each run stopping
+# early on validation (EARLY_STOP) with --max-update as the cap.
 students() {
   local seed=$1 ratio=$2 kind
   two_stage see "$seed" "$ratio"
-  from_scratch "$seed" "$ratio"
-  [ "$seed" = "${SEEDS%% *}" ] && [ "$ratio" = "${RATIOS%% *}" ] || return 0
+  from_scratch see "$seed" "$ratio"
+  [ "$ratio" = "${RATIOS%% *}" ] || return 0
+  for kind in $SCRATCH; do from_scratch "$kind" "$seed" "$ratio"; done
+  [ "$seed" = "${SEEDS%% *}" ] || return 0
   [ -z "$SEQKD" ] || sequence_kd_students "$seed" "$ratio"
   for kind in $DISTILLED; do two_stage "$kind" "$seed" "$ratio"; done
 }
@@ -508,11 +525,15 @@ two_stage() {
   local kind=$1 seed=$2 ratio=$3 options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt
   local s1=$kind${ratio}x.stage1.seed$seed
   mapfile -t options < <(student_options "$kind" "$ratio")
-  # stage 1 fits only the new embeddings to the teacher's (tables and hidden states): the copied
-  # transformer stays the teacher's, so a larger lr is safe, and the weight 100 puts the table MSE
-  # (~0.01 per element) on the scale of the hidden-state MSE (~1-5). Short stages: warm-up 10%.
+  # stage 1 trains only the new embeddings, inside the teacher's copied and frozen transformer (so a
+  # larger lr is safe): first their tables fitted to the teacher's (FIT_STEPS full-batch steps, no
+  # data), then stage 2's loss (word-level KD + CE) through the frozen body. Measured on the converge
+  # profile (SEE 20x, valid NLL after stage 1; the teacher 5.85): the paper's stage-1 loss, MSE on
+  # tables and hidden states, 10.96 alone and 7.14 after the table fit; KD after the table fit 6.73
+  # (docs/METHOD.md, "Distillation"). Short stages: warm-up 10%.
   train "$s1" "$seed" "${options[@]}" --criterion see_distillation --teacher-checkpoint "$teacher" \
-      --distill-stage 1 --init-student-from-teacher --freeze-non-embedding --embed-mse-weight 100 --lr 1e-2 \
+      --init-student-from-teacher --freeze-non-embedding --fit-tables-steps "$FIT_STEPS" \
+      --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 --label-smoothing 0.1 --lr 1e-2 \
       --warmup-updates $((STAGE1_UPDATES / 10 + 1)) --max-update "$STAGE1_UPDATES"
   stage2 "$kind${ratio}x.stage2.seed$seed" "$seed" "$s1" "${options[@]}" --criterion see_distillation \
       --teacher-checkpoint "$teacher" --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 \
@@ -531,12 +552,12 @@ stage2() {
   evaluate "$name" --after "$s1" "${SEE_ARGS[@]}"
 }
 
-# from_scratch SEED RATIO: the SEE student of two_stage, trained from random initialisation with plain
-# label-smoothed cross-entropy for stage 1 + stage 2 updates
+# from_scratch KIND SEED RATIO: the KIND student of two_stage, trained from random initialisation with
+# plain label-smoothed cross-entropy for stage 1 + stage 2 updates
 from_scratch() {
-  local seed=$1 ratio=$2 options updates=$((STAGE1_UPDATES + STAGE2_UPDATES))
-  local name=see${ratio}x.scratch.seed$seed
-  mapfile -t options < <(student_options see "$ratio")
+  local kind=$1 seed=$2 ratio=$3 options updates=$((STAGE1_UPDATES + STAGE2_UPDATES))
+  local name=$kind${ratio}x.scratch.seed$seed
+  mapfile -t options < <(student_options "$kind" "$ratio")
   train "$name" "$seed" "${options[@]}" --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
       --warmup-updates $((updates / 10 + 1)) --max-update "$updates"
   evaluate "$name" "${SEE_ARGS[@]}"
@@ -575,7 +596,8 @@ pipeline_main() {
   readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
-      LR WARMUP TEACHER_UPDATES STAGE1_UPDATES STAGE2_UPDATES SEQKD DISTILLED ARCH_ARGS DEVICE_ARGS \
+      LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
+      DEVICE_ARGS \
       COMMON_TRAIN EARLY_STOP
   t0=$SECONDS
 
@@ -590,9 +612,10 @@ pipeline_main() {
   binarize;           log "binarized and indexed ($((SECONDS - t0)) s)"
   [ -z "$DATA_ONLY" ] || return 0
 
-  train teacher "${SEEDS%% *}" --user-dir "$SEE_USER_DIR" --task translation --arch transformer \
-      --share-decoder-input-output-embed --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
-      --max-update "$TEACHER_UPDATES"
+  local teacher_args=(--user-dir "$SEE_USER_DIR" --task translation --arch transformer
+                      --share-decoder-input-output-embed --criterion label_smoothed_cross_entropy
+                      --label-smoothing 0.1 --max-update "$TEACHER_UPDATES")
+  train teacher "${SEEDS%% *}" "${teacher_args[@]}"
   evaluate teacher --user-dir "$SEE_USER_DIR" --task translation
   local seed ratio
   for seed in $SEEDS; do
@@ -601,6 +624,10 @@ pipeline_main() {
       [ "$seed" = "${SEEDS%% *}" ] || [ "$ratio" = "${RATIOS%% *}" ] || continue
       students "$seed" "$ratio"
     done
+    if [ "$seed" != "${SEEDS%% *}" ]; then  # the teacher's own seed noise (the students' teacher stays)
+      train "teacher.seed$seed" "$seed" "${teacher_args[@]}"
+      evaluate "teacher.seed$seed" --user-dir "$SEE_USER_DIR" --task translation
+    fi
   done
   fairseq-see-recipe report --workdir "$WORKDIR" --title "$title zh-en, profile $PROFILE" \
       --note "Command: $command"
