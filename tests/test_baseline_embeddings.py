@@ -336,3 +336,10 @@ def test_see_identity_ranks_zero_is_refused_not_defaulted(data_dir):
     from fairseq_see.lexicon import LexiconError
     with pytest.raises(LexiconError, match="--see-identity-ranks must be between 1 and --see-rank"):
         build(data_dir, "--see-identity-ranks", "0")
+
+
+def test_see_min_readers_below_one_is_refused(data_dir):
+    from fairseq_see.lexicon import LexiconError
+    for value in ("0", "-3"):
+        with pytest.raises(LexiconError, match=rf"--see-min-readers must be >= 1 \(got {value}\)"):
+            build(data_dir, "--see-min-readers", value)

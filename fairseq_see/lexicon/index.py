@@ -325,7 +325,7 @@ def assign_rows(slots, tables):
     return unit_ids, names
 
 
-def check_index_sizes(order, rank, tables, identity_ranks=1):
+def check_index_sizes(order, rank, tables, identity_ranks=1, min_readers=1):
     """One-line errors for sizes no index can have."""
     if order < 1 or rank < 1 or tables < 1:
         raise LexiconError(f"--see-order, --see-rank and --see-tables must be >= 1 (got {order}, {rank}, {tables})")
@@ -336,6 +336,9 @@ def check_index_sizes(order, rank, tables, identity_ranks=1):
         raise LexiconError(f"--see-identity-ranks must be between 1 and --see-rank ({rank}), got {identity_ranks}: "
                            "the last slots of every token hold identity units, the ones before them its senses "
                            "and morphemes")
+    if min_readers < 1:
+        raise LexiconError(f"--see-min-readers must be >= 1 (got {min_readers}): it is the number of tokens a "
+                           "sememe or morpheme must be read by to keep a row (1: every unit keeps one)")
 
 
 class IndexBuilder:
@@ -414,8 +417,8 @@ class IndexBuilder:
         return sum(len(np.unique(values // base ** (order - 1 - j) % base)) for j in range(order))
 
     def build(self, order, rank, tables=1, identity_ranks=1, min_readers=None):
-        check_index_sizes(order, rank, tables, identity_ranks)
         min_readers = self.min_readers if min_readers is None else min_readers
+        check_index_sizes(order, rank, tables, identity_ranks, min_readers)
         slots, covered = self.slots(order, rank, identity_ranks, min_readers)
         unit_ids, names = assign_rows(slots, tables)
         meta = {"format": INDEX_FORMAT, "order": order, "rank": rank, "tables": tables,
