@@ -72,16 +72,17 @@ def entangle(unit_vectors, unit_ids, dim):
     The (V, R, D) tensor of per-slot products is never built: the factors are split into a left
     group of ``a`` and a right group of ``o - a`` and the sum over slots becomes a batched matmul
     (V, q^a, R) @ (V, R, q^(o-a)) -> (V, q^a, q^(o-a)). That is ~6x faster than broadcasting on
-    CPU (docs/METHOD.md, "Speed").
+    CPU (docs/METHOD.md, "Speed"). Each group gathers its own factors (slicing the ids, not one
+    gathered (V, R, o, q) tensor): a slice of a gathered tensor costs a zero-filled copy of all of it
+    in backward, a quarter of the rebuild's time at d 256 (benchmarks/rebuild_cost.py).
     """
     vocab, rank, order = unit_ids.shape
     if unit_ids.dtype not in (torch.int32, torch.int64):
         unit_ids = unit_ids.int()  # stored as small as |U| allows; the lookup takes int32/int64
-    factors = F.embedding(unit_ids, unit_vectors)  # (V, R, o, q)
     if order == 1:
-        return factors[:, :, 0].sum(1)[:, :dim]  # (V, q) -> (V, d)
+        return F.embedding(unit_ids[:, :, 0], unit_vectors).sum(1)[:, :dim]  # (V, R, q) -> (V, d)
     split = order // 2
-    left = outer_product(factors[:, :, :split])  # (V, R, q^a)
-    right = outer_product(factors[:, :, split:])  # (V, R, q^(o-a))
-    table = torch.bmm(left.transpose(1, 2), right)  # (V, q^a, q^(o-a))
-    return table.reshape(vocab, -1)[:, :dim]  # (V, D) -> (V, d)
+    left = outer_product(F.embedding(unit_ids[:, :, :split], unit_vectors))  # (V, R, a, q) -> (V, R, q^a)
+    right = outer_product(F.embedding(unit_ids[:, :, split:], unit_vectors))  # (V, R, q^(o-a))
+    table = torch.bmm(left.transpose(1, 2), right).reshape(vocab, -1)  # (V, q^a, q^(o-a)) -> (V, D)
+    return table if table.shape[1] == dim else table[:, :dim]  # (V, d)
