@@ -210,3 +210,28 @@ def test_lexicon_defaults_to_installed_openhownet_and_says_so(tmp_path):
     assert "LEXICON=openhownet" in result.stdout and "ARGS=--sememe-lexicon openhownet" in result.stdout
     assert "no --sememe-names" not in result.stdout  # OpenHowNet's names are already english|中文
     assert not (tmp_path / "work").exists()
+
+
+def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
+    """A fairseq-train killed (or crashed) after it saved a checkpoint_last.pt: the recipe exits non-zero with
+    one line naming the step and its log, and the step stays undone so a rerun resumes it. The killed
+    trainer is a stand-in on PATH (save a checkpoint, exit 137 as an OOM kill does); the data steps are real."""
+    zh, en = corpus(200, seed=5)
+    train = write_pair(tmp_path / "own" / "train", zh[:160], en[:160])
+    valid = write_pair(tmp_path / "own" / "valid", zh[160:180], en[160:180])
+    test = write_pair(tmp_path / "own" / "test", zh[180:], en[180:])
+    killed = write(tmp_path / "bin" / "fairseq-train", "#!/bin/bash\n"
+                   'while [ $# -gt 0 ]; do [ "$1" = --save-dir ] && dir=$2; shift; done\n'
+                   'mkdir -p "$dir" && : > "$dir/checkpoint_last.pt"; echo "| INFO | valid on \'valid\'"; exit 137\n')
+    os.chmod(killed, 0o755)
+    env = tool_env(tmp_path)
+    env["PATH"] = str(tmp_path / "bin") + os.pathsep + env["PATH"]
+    work = tmp_path / "work"
+    run = run_recipe(env, "--train-zh", train[0], "--train-en", train[1], "--valid-zh", valid[0], "--valid-en",
+                     valid[1], "--test", f"own:{test[0]}:{test[1]}", "--lexicon", write(tmp_path / "lex.txt", LEXICON),
+                     "--workdir", work, "--spm-zh", 100, "--spm-en", 100)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1].endswith(
+        f"error: training teacher stopped with exit status 137; see {work}/logs/teacher.log (rerun the same "
+        "command to resume it from its last checkpoint)"), run.stderr
+    assert "train.teacher" not in markers(work) and (work / "ckpt" / "teacher" / "checkpoint_last.pt").exists()

@@ -409,10 +409,15 @@ train() {
   printf '%s\n' "$made_from" > "$ckpt/MADE_FROM"
   [ ! -f "$ckpt/checkpoint_last.pt" ] || init=()  # resumed
   log "train $name"
+  local status=0
   fairseq-train "$data" "${COMMON_TRAIN[@]}" --seed "$seed" --save-dir "$ckpt" "${init[@]}" "$@" \
       2>&1 \
       | tee -a "$WORKDIR/logs/$name.log" \
-      | grep -E "embedding \(|embedding compression|init-student|valid on|early stop|done training" || true
+      | { grep -E "embedding \(|embedding compression|init-student|valid on|early stop|done training" || true; } \
+      || status=$?
+  # a run killed or crashed after saving a checkpoint is not done: the next run resumes it
+  [ "$status" = 0 ] || die "training $name stopped with exit status $status; see $WORKDIR/logs/$name.log" \
+                           "(rerun the same command to resume it from its last checkpoint)"
   [ -f "$ckpt/checkpoint_last.pt" ] || die "training $name failed; see $WORKDIR/logs/$name.log"
   log "train $name done in $((SECONDS - start)) s"
   mark_done "train.$name" "$made_from"
