@@ -148,16 +148,16 @@ def test_report_without_results_is_one_line(tmp_path):
 
 def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
     """The iwslt17 recipe's smoke profile on the real data, every step: the teacher, SEE's student in
-    both stages (stage 1 starting with the table fit) and from scratch, see_random from scratch, the
-    sequence-level KD data and its two students, word2ketxs distilled the same way, the table with its
-    gaps and goal lines; then a rerun that redoes nothing."""
+    both stages (--stage1 fit-kd: stage 1 starting with the table fit) and from scratch, see_random
+    from scratch, the sequence-level KD data and its two students, word2ketxs distilled the same way,
+    the table with its gaps and goal lines; then a rerun that redoes nothing."""
     tvsub = os.path.join(ZH_EN, "train", "tvsub", "train.zh.xz")
     shared_or_skip(tvsub, os.path.join(ZH_EN, "test", "iwslt17"), GLOSSARY, THUNLP, SEMEME_NAMES)
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ["PATH"], OMP_NUM_THREADS="1",
                SACREBLEU=str(tmp_path / "sacrebleu"))  # sacrebleu's cache stays out of $HOME
     work = tmp_path / "work"
     command = ["bash", os.path.join(REPO, "examples", "iwslt17_zh_en", "run.sh"), "--profile", "smoke",
-               "--data-root", ZH_EN, "--workdir", str(work)]
+               "--data-root", ZH_EN, "--workdir", str(work), "--stage1", "fit-kd"]
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert re.search(r"embedding compression \(source\): type=see requested=20.00x achieved=\d", run.stdout)

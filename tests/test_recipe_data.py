@@ -175,7 +175,7 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
     assert final["binarize"] != redone["binarize"]
 
 
-@pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file"])
+@pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1"])
 def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
@@ -185,6 +185,7 @@ def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
         "bad profile": (given + lexicon + ["--profile", "huge"], r"--profile must be smoke, cpu"),
         "bad vocabulary": (given + lexicon + ["--spm-zh", "2k"], r"--spm-zh 2k: expected a positive whole number"),
         "missing file": (given[:-2] + ["--valid-en", tmp_path / "nope.en"] + lexicon, r"nope.en: not found"),
+        "bad stage 1": (given + lexicon + ["--stage1", "mse"], r"--stage1 mse: expected paper or fit-kd"),
     }[case]
     work = tmp_path / "work"
     result = run_recipe(tool_env(tmp_path), *args, "--workdir", work, timeout=120)

@@ -17,7 +17,7 @@
 # whose inputs or options changed is redone, with every step after it.
 #
 # Globals, all set by parse_args and set_profile (called first in pipeline_main) and read-only after:
-#   options    PROFILE RATIOS SEEDS WORKDIR (absolute; created by make_workdir once every option is
+#   options    PROFILE RATIOS SEEDS STAGE1 WORKDIR (absolute; created by make_workdir once every option is
 #              checked) DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS
 #              TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN
 #   derived    DATA_SOURCE (given|mirror|download), TESTS (NAME:ZH:EN: --test, then the official
@@ -36,7 +36,7 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
-          [--scratch "see_random tt ..."|all|-] [--data-only]
+          [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -48,6 +48,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
 --seqkd / --distilled: the sequence-level KD students (ce, kd) and the other compressors distilled
   (morphte, word2ketxs, tt; all), in that order, at the first ratio and seed (default: the profile's;
   -: none). Two runs on one work dir may split the rows between them (different --ratios/--seeds).
+--stage1: the distilled students' stage 1: paper (default: MSE on tables and hidden states, the rest of
+  the model frozen) or fit-kd (the tables fitted to the teacher's first, then KD + CE with the rest
+  frozen; docs/METHOD.md, "Distillation", has both measured).
 --scratch: the other embeddings trained from scratch at the same budget as SEE's from-scratch student
   (word2ketxs, see_random, tt, morphte; all), at the first ratio and every seed. Every seed after the
   first also trains the teacher again (teacher.seedN), to show the teacher's own seed noise.
@@ -60,7 +63,7 @@ parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
   WORDNET="" DATA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
-  SCRATCH_OPTION="" TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
+  SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --train-zh)     TRAIN_ZH=$2;     shift 2 ;;
@@ -82,11 +85,13 @@ parse_args() {
       --seqkd)        SEQKD_OPTION=$2; shift 2 ;;
       --distilled)    DISTILLED_OPTION=$2; shift 2 ;;
       --scratch)      SCRATCH_OPTION=$2; shift 2 ;;
+      --stage1)       STAGE1=$2;       shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
   done
+  [[ $STAGE1 = paper || $STAGE1 = fit-kd ]] || die "--stage1 $STAGE1: expected paper or fit-kd"
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
   local option value
   for option in spm-zh:"$SPM_ZH_OPTION" spm-en:"$SPM_EN_OPTION" max-positions:"$MAX_POSITIONS"; do
@@ -168,7 +173,7 @@ LR               2e-3   1e-3    2e-3      7e-4         5e-4         # teacher's 
 WARMUP           20     400     100       1000         4000         # teacher's (students: 10% of theirs)
 TEACHER_UPDATES  40     600     1500      3000         100000
 STAGE1_UPDATES   10     100     150       300          10000
-FIT_STEPS        20     1500    1500      1500         1500         # stage 1's table fit (full-batch steps)
+FIT_STEPS        20     1500    1500      1500         1500         # --stage1 fit-kd: table fit steps
 STAGE2_UPDATES   30     500     1350      2700         90000        # stage 1 + 2 = teacher = from scratch
 SEQKD            ce,kd  -       ce        ce,kd        ce,kd        # sequence-level KD students (students())
 DISTILLED        word2ketxs  all  all     all          all          # other compressors (all: set_profile)
@@ -531,14 +536,16 @@ two_stage() {
   local s1=$kind${ratio}x.stage1.seed$seed
   mapfile -t options < <(student_options "$kind" "$ratio")
   # stage 1 trains only the new embeddings, inside the teacher's copied and frozen transformer (so a
-  # larger lr is safe): first their tables fitted to the teacher's (FIT_STEPS full-batch steps, no
-  # data), then stage 2's loss (word-level KD + CE) through the frozen body. Measured on the converge
-  # profile (SEE 20x, valid NLL after stage 1; the teacher 5.85): the paper's stage-1 loss, MSE on
-  # tables and hidden states, 10.96 alone and 7.14 after the table fit; KD after the table fit 6.73
-  # (docs/METHOD.md, "Distillation"). Short stages: warm-up 10%.
+  # larger lr is safe). paper: MSE on tables and hidden states, the weight 100 putting the table MSE
+  # (~0.01 per element) on the scale of the hidden-state MSE (~1-5). fit-kd: the tables first fitted
+  # to the teacher's (FIT_STEPS full-batch steps, no data), then stage 2's loss through the frozen
+  # body: a far better student after stage 1, not after stage 2 (docs/METHOD.md, "Distillation").
+  # Short stages: warm-up 10%.
+  local stage1=(--distill-stage 1 --init-student-from-teacher --freeze-non-embedding --embed-mse-weight 100)
+  [ "$STAGE1" = paper ] || stage1=(--init-student-from-teacher --freeze-non-embedding --fit-tables-steps "$FIT_STEPS"
+                                   --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 --label-smoothing 0.1)
   train "$s1" "$seed" "${options[@]}" --criterion see_distillation --teacher-checkpoint "$teacher" \
-      --init-student-from-teacher --freeze-non-embedding --fit-tables-steps "$FIT_STEPS" \
-      --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 --label-smoothing 0.1 --lr 1e-2 \
+      "${stage1[@]}" --lr 1e-2 \
       --warmup-updates $((STAGE1_UPDATES / 10 + 1)) --max-update "$STAGE1_UPDATES"
   stage2 "$kind${ratio}x.stage2.seed$seed" "$seed" "$s1" "${options[@]}" --criterion see_distillation \
       --teacher-checkpoint "$teacher" --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 \
@@ -598,7 +605,7 @@ pipeline_main() {
   parse_args "$dataset" official_tests "$@"
   set_profile
   make_workdir
-  readonly PROFILE RATIOS SEEDS WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS \
+  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
