@@ -52,8 +52,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
   the model frozen) or fit-kd (the tables fitted to the teacher's first, then KD + CE with the rest
   frozen; docs/METHOD.md, "Distillation", has both measured).
 --scratch: the other embeddings trained from scratch at the same budget as SEE's from-scratch student
-  (word2ketxs, see_random, tt, morphte; all), at the first ratio and every seed. Every seed after the
-  first also trains the teacher again (teacher.seedN), to show the teacher's own seed noise.
+  (word2ketxs, see_random, tt, morphte; all), at the first ratio and every seed. The teacher is trained
+  with seed 1 whatever --seeds says (so a run with --seeds 2 shares it); every other seed also trains
+  the teacher again (teacher.seedN), to show the teacher's own seed noise.
 EOF
 }
 
@@ -627,7 +628,8 @@ pipeline_main() {
   local teacher_args=(--user-dir "$SEE_USER_DIR" --task translation --arch transformer
                       --share-decoder-input-output-embed --criterion label_smoothed_cross_entropy
                       --label-smoothing 0.1 --max-update "$TEACHER_UPDATES")
-  train teacher "${SEEDS%% *}" "${teacher_args[@]}"
+  # the teacher's seed is 1 whatever --seeds says: runs that split the seeds between them share it
+  train teacher 1 "${teacher_args[@]}"
   evaluate teacher --user-dir "$SEE_USER_DIR" --task translation
   local seed ratio
   for seed in $SEEDS; do
@@ -636,7 +638,7 @@ pipeline_main() {
       [ "$seed" = "${SEEDS%% *}" ] || [ "$ratio" = "${RATIOS%% *}" ] || continue
       students "$seed" "$ratio"
     done
-    if [ "$seed" != "${SEEDS%% *}" ]; then  # the teacher's own seed noise (the students' teacher stays)
+    if [ "$seed" != 1 ]; then  # the teacher's own seed noise (the students' teacher stays)
       train "teacher.seed$seed" "$seed" "${teacher_args[@]}"
       evaluate "teacher.seed$seed" --user-dir "$SEE_USER_DIR" --task translation
     fi
