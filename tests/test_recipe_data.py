@@ -213,10 +213,10 @@ def test_lexicon_defaults_to_installed_openhownet_and_says_so(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
-def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
-    """A fairseq-train killed (or crashed) after it saved a checkpoint_last.pt: the recipe exits non-zero with
-    one line naming the step and its log, and the step stays undone so a rerun resumes it. The killed
-    trainer is a stand-in on PATH (save a checkpoint, exit 137 as an OOM kill does); the data steps are real."""
+def run_with_a_killed_trainer(tmp_path, *args):
+    """The recipe on a small corpus of its own with a fairseq-train stand-in on PATH that saves a
+    checkpoint_last.pt and exits 137 (as an OOM kill does); the data steps are real. Returns the run and
+    its work dir."""
     zh, en = corpus(200, seed=5)
     train = write_pair(tmp_path / "own" / "train", zh[:160], en[:160])
     valid = write_pair(tmp_path / "own" / "valid", zh[160:180], en[160:180])
@@ -230,9 +230,25 @@ def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
     work = tmp_path / "work"
     run = run_recipe(env, "--train-zh", train[0], "--train-en", train[1], "--valid-zh", valid[0], "--valid-en",
                      valid[1], "--test", f"own:{test[0]}:{test[1]}", "--lexicon", write(tmp_path / "lex.txt", LEXICON),
-                     "--workdir", work, "--spm-zh", 100, "--spm-en", 100)
+                     "--workdir", work, "--spm-zh", 100, "--spm-en", 100, *args)
+    return run, work
+
+
+def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
+    """A fairseq-train killed (or crashed) after it saved a checkpoint_last.pt: the recipe exits non-zero with
+    one line naming the step and its log, and the step stays undone so a rerun resumes it."""
+    run, work = run_with_a_killed_trainer(tmp_path)
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert run.stderr.strip().splitlines()[-1].endswith(
         f"error: training teacher stopped with exit status 137; see {work}/logs/teacher.log (rerun the same "
         "command to resume it from its last checkpoint)"), run.stderr
     assert "train.teacher" not in markers(work) and (work / "ckpt" / "teacher" / "checkpoint_last.pt").exists()
+
+
+def test_scratch_only_trains_no_teacher(tmp_path):
+    """--scratch-only (the rows a second core can train beside the teacher's run): the first training is SEE
+    from scratch, and no teacher is started."""
+    run, work = run_with_a_killed_trainer(tmp_path, "--scratch-only")
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "error: training see20x.scratch.seed1 stopped with exit status 137" in run.stderr, run.stderr
+    assert sorted(os.listdir(work / "ckpt")) == ["see20x.scratch.seed1"]

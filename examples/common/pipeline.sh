@@ -18,7 +18,7 @@
 #
 # Globals, all set by parse_args and set_profile (called first in pipeline_main) and read-only after:
 #   options    PROFILE RATIOS SEEDS STAGE1 WORKDIR (absolute; created by make_workdir once every option is
-#              checked) DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS
+#              checked) DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY MAX_POSITIONS
 #              TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN
 #   derived    DATA_SOURCE (given|mirror|download), TESTS (NAME:ZH:EN: --test, then the official
 #              tests when mirrored, then the held-out TVsub episodes), SEMEME_ARGS, SEE_ARGS
@@ -36,7 +36,8 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
-          [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--data-only]
+          [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
+          [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -55,6 +56,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
   (word2ketxs, see_random, tt, morphte; all), at the first ratio and every seed. The teacher is trained
   with seed 1 whatever --seeds says (so a run with --seeds 2 shares it); every other seed also trains
   the teacher again (teacher.seedN), to show the teacher's own seed noise.
+--scratch-only: train only what needs no teacher (SEE from scratch at every ratio, the --scratch rows),
+  so a second run on the same work dir can train them on another core while the first trains the teacher
+  and the distilled students (which then finds them done).
 EOF
 }
 
@@ -63,7 +67,7 @@ EOF
 parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
-  WORDNET="" DATA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
+  WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
   SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -88,6 +92,7 @@ parse_args() {
       --scratch)      SCRATCH_OPTION=$2; shift 2 ;;
       --stage1)       STAGE1=$2;       shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
+      --scratch-only) SCRATCH_ONLY=1;  shift ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
@@ -155,7 +160,9 @@ make_workdir() { mkdir -p "$WORKDIR"/{raw,seg,spm,bin,ckpt,logs,eval,results,.do
 
 # Sizes per profile, one setting a line (0 pairs: all of them). cpu: chosen so variants differ by more
 # than seed noise on 2 cores; converge: small enough that the teacher reaches a plateau on 2 cores and
-# every row of issue 13's table trains in an afternoon. Model "-": fairseq's transformer (6+6, d 512).
+# every row of issue 13's table trains in an afternoon, d 128 (until 2026-12-02 d 64, FFN 256, where 20x
+# leaves ~3 parameters a token and the embeddings were ~80% of the model; a d-128 step costs ~1.6x one
+# of d 64 on one thread). Model "-": fairseq's transformer (6+6, d 512).
 PROFILES="
 setting          smoke  cpu     converge  gpu          paper
 N_TRAIN          3000   200000  50000     0            0            # training pairs, from a mirror
@@ -165,8 +172,8 @@ N_TEST           100    0       0         0            0            # pairs of e
 SPM_ZH           2000   8000    6000      16000        32000        # sentencepiece vocabulary
 SPM_EN           1500   8000    6000      16000        32000
 layers           2      3       2         -            -            # model, both sides: layers,
-dim              64     256     64        -            -            #   embedding size,
-ffn              64     1024    256       -            -            #   feed-forward size,
+dim              64     256     128       -            -            #   embedding size,
+ffn              64     1024    512       -            -            #   feed-forward size,
 heads            2      4       4         -            -            #   attention heads
 device           --cpu  --cpu   --cpu     --fp16       -            # for fairseq-train and fairseq-generate
 MAX_TOKENS       2000   2048    4096      16384        4096         # per batch
@@ -514,11 +521,11 @@ have_sacrebleu_iwslt17() { sacrebleu -t iwslt17 -l zh-en --echo src > /dev/null 
 # early on validation (EARLY_STOP) with --max-update as the cap.
 students() {
   local seed=$1 ratio=$2 kind
-  two_stage see "$seed" "$ratio"
+  [ -n "$SCRATCH_ONLY" ] || two_stage see "$seed" "$ratio"
   from_scratch see "$seed" "$ratio"
   [ "$ratio" = "${RATIOS%% *}" ] || return 0
   for kind in $SCRATCH; do from_scratch "$kind" "$seed" "$ratio"; done
-  [ "$seed" = "${SEEDS%% *}" ] || return 0
+  [ "$seed" = "${SEEDS%% *}" ] && [ -z "$SCRATCH_ONLY" ] || return 0
   [ -z "$SEQKD" ] || sequence_kd_students "$seed" "$ratio"
   for kind in $DISTILLED; do two_stage "$kind" "$seed" "$ratio"; done
 }
@@ -606,7 +613,7 @@ pipeline_main() {
   parse_args "$dataset" official_tests "$@"
   set_profile
   make_workdir
-  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY MAX_POSITIONS \
+  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
@@ -629,8 +636,10 @@ pipeline_main() {
                       --share-decoder-input-output-embed --criterion label_smoothed_cross_entropy
                       --label-smoothing 0.1 --max-update "$TEACHER_UPDATES")
   # the teacher's seed is 1 whatever --seeds says: runs that split the seeds between them share it
-  train teacher 1 "${teacher_args[@]}"
-  evaluate teacher --user-dir "$SEE_USER_DIR" --task translation
+  if [ -z "$SCRATCH_ONLY" ]; then
+    train teacher 1 "${teacher_args[@]}"
+    evaluate teacher --user-dir "$SEE_USER_DIR" --task translation
+  fi
   local seed ratio
   for seed in $SEEDS; do
     for ratio in $RATIOS; do
