@@ -100,7 +100,7 @@ def fit_tables_to_teacher(student, teacher, dictionaries, steps, lr):
     errors, fitted = {}, set()
     for side in ("encoder", "decoder"):
         module = getattr(student, side).embed_tokens
-        if not hasattr(module, "build_table") or id(module) in fitted:
+        if not hasattr(module, "compose_table") or id(module) in fitted:
             continue
         fitted.add(id(module))
         target = getattr(teacher, side).embed_tokens.weight.detach().float()  # (V, d)
@@ -109,7 +109,7 @@ def fit_tables_to_teacher(student, teacher, dictionaries, steps, lr):
         scale = (counts * (target ** 2).sum(1)).sum()
 
         def weighted_error():
-            return (counts * ((module.build_table() - target) ** 2).sum(1)).sum() / scale  # ()
+            return (counts * ((module.compose_table() - target) ** 2).sum(1)).sum() / scale  # ()
 
         parameters = [p for name, p in module.named_parameters() if name != "output_bias"]
         optimizer = torch.optim.Adam(parameters, lr=lr)

@@ -219,6 +219,41 @@ def test_built_baseline_reports_the_picked_ratio():
     assert achieved == pytest.approx(20, rel=0.05)
 
 
+@pytest.mark.parametrize("kind", ["word2ketxs", "tt"])
+def test_dense_rows_go_to_the_most_frequent_tokens_and_count_in_the_ratio(kind):
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(2000)]
+    counts = [0, 10 ** 6, 10 ** 5, 0] + [1 + (i * 7919) % 1000 for i in range(2000)]  # padding's count is ignored
+    dictionary = Dictionary(symbols, counts, 1)
+    emb, stats, notes = build_embedding(kind, "target", dictionary, 64, ratio=20, dense_rows=50)
+    expected = sorted((v for v in range(len(symbols)) if v != 1), key=lambda v: (-counts[v], v))[:50]
+    assert emb.dense_ids.tolist() == expected and 2 in expected and 1 not in expected
+    # the ratio counts the dense rows: compressor and rows together reach the request
+    assert stats["ratio"] == pytest.approx(20, rel=0.05) and stats["sizes"]["dense_rows"] == 50
+    assert stats["parameters"] == emb.num_parameters() == emb.live_parameters()
+    assert re.search(r"dense rows \(target\): the 50 most frequent tokens \(\d+\.\d% of the dictionary's counts\) "
+                     rf"have rows of their own, 3200 parameters; {kind} sized for 39\.92x beside them", notes[-1])
+    # the rows start at zero and are added to the rebuilt ones, for those tokens only
+    with torch.no_grad():
+        torch.testing.assert_close(emb.compose_table(), emb.build_table())
+        emb.dense_rows[3] = 1.0
+        difference = emb.compose_table() - emb.build_table()
+    others = [v for v in range(len(symbols)) if v != expected[3]]
+    torch.testing.assert_close(difference[expected[3]], torch.ones(64))
+    assert difference[others].abs().max() < 1e-6
+    emb.table()[expected[:5]].sum().backward()
+    assert emb.dense_rows.grad[:5].eq(1).all() and emb.dense_rows.grad[5:].eq(0).all()
+
+
+def test_dense_rows_beyond_the_budget_or_the_vocabulary_are_refused():
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(196)]
+    dictionary = Dictionary(symbols, [1] * len(symbols), 1)
+    with pytest.raises(ValueError, match=r"--dense-rows 10: at --embedding-compression-ratio 20 a table of \|V\| 200 "
+                                         r"may have 10 rows' worth of parameters in all; use fewer dense rows"):
+        build_embedding("word2ketxs", "source", dictionary, 64, ratio=20, dense_rows=10)
+    with pytest.raises(ValueError, match=r"--dense-rows 200: expected 1 to 199"):
+        build_embedding("word2ketxs", "source", dictionary, 64, dense_rows=200)
+
+
 # ---- in a see_transformer: every type, tied output, log line, checkpoints ------------------------------
 
 def embedding_lines(caplog):
@@ -258,10 +293,14 @@ def test_every_type_in_a_see_transformer_with_tied_output(data_dir, caplog, kind
         assert model.embedding_stats[side]["parameters"] == params
 
 
-@pytest.mark.parametrize("kind", ["morphte", "tt", "see_random", "word2ket"])
-def test_a_checkpoint_rebuilds_the_same_tables(data_dir, kind):
-    options = ("--encoder-embedding-type", kind, "--decoder-embedding-type", kind, "--tt-rank", "2")
+@pytest.mark.parametrize("kind,dense", [("morphte", 0), ("tt", 0), ("see_random", 0), ("word2ket", 0), ("see", 3)])
+def test_a_checkpoint_rebuilds_the_same_tables(data_dir, kind, dense):
+    options = ("--encoder-embedding-type", kind, "--decoder-embedding-type", kind, "--tt-rank", "2",
+               "--dense-rows", str(dense))
     _, trained = build(data_dir, *options)
+    if dense:
+        with torch.no_grad():
+            trained.decoder.embed_tokens.dense_rows.normal_()
     torch.manual_seed(123)  # a different initialisation
     _, fresh = build(data_dir, *options)
     fresh.load_state_dict(trained.state_dict())

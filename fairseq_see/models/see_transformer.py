@@ -60,6 +60,10 @@ class SEETransformerModel(TransformerModel):
         parser.add_argument("--tied-output-bias", action="store_true",
                             help="a per-token bias on the tied output logits of a compressed target table (|V| "
                                  "parameters, counted): layer-normalised rows cannot express frequency by norm")
+        parser.add_argument("--dense-rows", type=int, metavar="K",
+                            help="the K most frequent tokens of each compressed side also get a full row of their "
+                                 "own, added to the rebuilt one (K*d parameters, counted; with "
+                                 "--embedding-compression-ratio the compressor is sized so both reach it; default 0)")
 
     @classmethod
     def from_pretrained(cls, model_name_or_path, checkpoint_file="model.pt", data_name_or_path=".", **kwargs):
@@ -124,7 +128,8 @@ class SEETransformerModel(TransformerModel):
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=getattr(args, "embedding_compression_ratio", None), see=see,
-            indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias)
+            indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias,
+            dense_rows=args.dense_rows)
         if getattr(embedding, "placeholder", False):
             stats = None  # the checkpoint's index decides the sizes
         for line in notes + ([format_stats(stats)] if stats else []):
@@ -149,6 +154,7 @@ def see_base_architecture(args):
             setattr(args, name, default)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)
     args.tied_output_bias = getattr(args, "tied_output_bias", False)
+    args.dense_rows = getattr(args, "dense_rows", None) or 0
     base_architecture(args)
 
 

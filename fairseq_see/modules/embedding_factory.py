@@ -29,7 +29,8 @@ from fairseq.models.transformer import Embedding
 from ..errors import UserInputError
 from ..lexicon.dictionary import dictionary_checksum
 from ..lexicon.index import morpheme_index, randomize_sememes
-from .embedding_sizes import DEFAULT_SIZES, check_ratio, missed, pick_see_size, pick_size, ratio_note
+from .embedding_sizes import (DEFAULT_SIZES, check_ratio, missed, pick_see_size, pick_size, ratio_beside_dense_rows,
+                              ratio_note)
 from .embedding_stats import full_embedding_stats
 from .low_rank_embedding import LowRankEmbedding
 from .morph_te_embedding import MorphTEEmbedding
@@ -63,7 +64,8 @@ class Dictionary:
         self.symbols, self.counts, self.pad, self.path = list(symbols), list(counts), pad, path
 
 
-def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, indexes=None, output_bias=False):
+def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, indexes=None, output_bias=False,
+                    dense_rows=0):
     """A token embedding of ``kind`` for ``dictionary``. Returns ``(embedding, stats, notes)``.
 
     ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
@@ -76,6 +78,8 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     ``IndexBuilder`` the ratio picker prices sizes with; None without a lexicon) and
     ``indexes.segmenter`` (morphemes of non-Chinese pieces).
     ``output_bias``: give a compressed table a per-token bias for the tied output logits.
+    ``dense_rows``: give the K most frequent tokens of a compressed table full rows of their own (added
+    to the rebuilt ones); with ``ratio`` the compressor is sized so that both together reach it.
     ``notes`` are log lines of what the ratio picker chose.
     """
     vocab = len(dictionary.symbols)
@@ -85,16 +89,34 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
         if output_bias:
             raise UserInputError("--tied-output-bias is for compressed tables; a full table's tied output is fairseq's own")
         return Embedding(vocab, dim, dictionary.pad), full_embedding_stats(vocab, dim, side), []
-    if kind in ("see", "see_random"):
-        embedding, notes = _see_embedding(kind, side, dictionary, dim, ratio, see, indexes)
-    elif kind in BASELINE_TYPES:
-        embedding, notes = _baseline_embedding(kind, side, dictionary, dim, dict(DEFAULT_SIZES, **(sizes or {})), ratio,
-                                               indexes)
-    else:
+    if kind not in ("see", "see_random") + BASELINE_TYPES:
         raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
+    dense_ids = most_frequent_tokens(dictionary, dense_rows) if dense_rows else []
+    compressor_ratio = ratio_beside_dense_rows(vocab, ratio, dense_rows) if ratio and dense_rows else ratio
+    if kind in ("see", "see_random"):
+        embedding, notes = _see_embedding(kind, side, dictionary, dim, compressor_ratio, see, indexes)
+    else:
+        embedding, notes = _baseline_embedding(kind, side, dictionary, dim, dict(DEFAULT_SIZES, **(sizes or {})),
+                                               compressor_ratio, indexes)
     if output_bias:
         embedding.add_output_bias()
+    if dense_ids:
+        embedding.add_dense_rows(dense_ids)
+        counts = [max(c, 0) if v != dictionary.pad else 0 for v, c in enumerate(dictionary.counts)]
+        mass = sum(counts[v] for v in dense_ids) / max(sum(counts), 1)
+        notes.append(f"dense rows ({side}): the {len(dense_ids)} most frequent tokens ({100 * mass:.1f}% of the "
+                     f"dictionary's counts) have rows of their own, {len(dense_ids) * dim} parameters"
+                     + (f"; {kind} sized for {compressor_ratio:.2f}x beside them" if ratio else ""))
     return embedding, embedding.stats(), notes
+
+
+def most_frequent_tokens(dictionary, k):
+    """The ids of the ``k`` tokens of highest count (ties: the lower id), padding excluded."""
+    candidates = [v for v in range(len(dictionary.symbols)) if v != dictionary.pad]
+    if not 0 < k <= len(candidates):
+        raise UserInputError(f"--dense-rows {k}: expected 1 to {len(candidates)} (the tokens of {dictionary.path} "
+                             "but padding)")
+    return sorted(candidates, key=lambda v: (-dictionary.counts[v], v))[:k]
 
 
 def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio, indexes):

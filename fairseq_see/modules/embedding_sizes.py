@@ -48,6 +48,17 @@ def check_ratio(ratio):
                              "embedding's parameters; 1 is the size of a full table, 20 a twentieth of it)")
 
 
+def ratio_beside_dense_rows(vocab, ratio, rows):
+    """The ratio a compressor must reach so that it and ``rows`` dense rows of d reach ``ratio`` together:
+    |V|·d / (|V|·d/ratio − rows·d)."""
+    budget = vocab / ratio - rows  # what the compressor may have, in rows of d
+    if budget <= 0:
+        raise UserInputError(f"--dense-rows {rows}: at --embedding-compression-ratio {ratio:g} a table of |V| "
+                             f"{vocab} may have {vocab / ratio:.0f} rows' worth of parameters in all; use fewer "
+                             "dense rows or a lower ratio")
+    return vocab / budget
+
+
 def missed(ratio, achieved, tolerance=0.05):
     """Is ``achieved`` farther from the requested ``ratio`` than ``tolerance`` (relative)?"""
     return abs(math.log(achieved / ratio)) > math.log1p(tolerance)

@@ -21,6 +21,8 @@ class RebuiltTableEmbedding(nn.Module):
     def __init__(self):
         super().__init__()
         self.register_parameter("output_bias", None)  # see add_output_bias
+        self.register_parameter("dense_rows", None)  # see add_dense_rows
+        self.register_buffer("dense_ids", None)
         self._cache_key = None
         self._cache = None
 
@@ -43,6 +45,22 @@ class RebuiltTableEmbedding(nn.Module):
         self.output_bias = nn.Parameter(torch.zeros(self.num_embeddings))
         self.invalidate()
 
+    def add_dense_rows(self, token_ids):
+        """A full row of its own (added to the rebuilt one) for each of ``token_ids``, e.g. the most
+        frequent tokens: (K,) ids, K·d parameters, counted.
+
+        Ours, not the paper's: a compressed table spreads its parameters evenly over the vocabulary,
+        but a few hundred pieces carry most of the running text (at 6k sentencepiece pieces, the 128
+        most frequent English ones 66% of the target tokens). The rows start at zero, so the table
+        starts as the compressor's own.
+        """
+        ids = torch.as_tensor(token_ids, dtype=torch.long)
+        if ids.dim() != 1 or ids.unique().numel() != ids.numel():
+            raise ValueError("dense rows: expected distinct token ids")
+        self.dense_ids = ids
+        self.dense_rows = nn.Parameter(torch.zeros(ids.numel(), self.embedding_dim))
+        self.invalidate()
+
     def live_parameters(self):
         """Parameters the rebuilt table reads; a subclass whose index can leave rows unread says so."""
         return self.num_parameters()
@@ -59,6 +77,8 @@ class RebuiltTableEmbedding(nn.Module):
         sizes = self.sizes()
         if self.output_bias is not None:
             sizes["output_bias"] = True
+        if self.dense_rows is not None:
+            sizes["dense_rows"] = self.dense_rows.shape[0]
         return sizes
 
     def coverage(self):
@@ -83,13 +103,20 @@ class RebuiltTableEmbedding(nn.Module):
         params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
         return (self.training, torch.is_grad_enabled(), params)
 
+    def compose_table(self):
+        """``build_table()`` with the dense rows added, not cached: (V, d)."""
+        table = self.build_table()  # (V, d)
+        if self.dense_rows is None:
+            return table
+        return table.index_add(0, self.dense_ids, self.dense_rows.to(table.dtype))  # (V, d)
+
     def table(self):
         """The rebuilt (V, d) table: once per training forward, once per parameter state in eval."""
         self.check_ready()
         key = self._key()
         if self._cache is not None and self._cache_key == key:
             return self._cache
-        table = self.build_table()  # (V, d)
+        table = self.compose_table()  # (V, d)
         if table.requires_grad:
             # a training table is shared by the decoder input and the output projection of one
             # forward; once backward has gone through it its graph is gone, so drop it then
