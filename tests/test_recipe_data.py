@@ -1,9 +1,11 @@
 """The recipes' data steps on a user's own files (issue 14): vocabulary sizes, reruns after changed
 inputs, lines longer than the model's positions, lexicon defaults; their fixtures made here."""
 
+import hashlib
 import os
 import random
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -88,8 +90,8 @@ def test_fit_positions_drops_or_cuts_pairs_longer_than_the_positions(tmp_path):
     assert bad.returncode == 1 and "--max-source-positions 1: a line needs at least 2 positions" in bad.stderr
 
 
-def run_recipe(env, *args, timeout=900):
-    return subprocess.run(["bash", RUN_SH, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True,
+def run_recipe(env, *args, timeout=900, run_sh=RUN_SH):
+    return subprocess.run(["bash", run_sh, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -213,31 +215,33 @@ def test_lexicon_defaults_to_installed_openhownet_and_says_so(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
-def run_with_a_killed_trainer(tmp_path, *args):
-    """The recipe on a small corpus of its own with a fairseq-train stand-in on PATH that saves a
-    checkpoint_last.pt and exits 137 (as an OOM kill does); the data steps are real. Returns the run and
-    its work dir."""
+def run_with_a_stand_in_trainer(tmp_path, *args, status=137, run_sh=RUN_SH):
+    """The recipe on a small corpus of its own with a fairseq-train stand-in on PATH that notes its save dir
+    in trainer_calls.txt, saves a checkpoint_last.pt and exits with ``status`` (137: as an OOM kill does);
+    the data steps are real. Returns the run and its work dir."""
     zh, en = corpus(200, seed=5)
     train = write_pair(tmp_path / "own" / "train", zh[:160], en[:160])
     valid = write_pair(tmp_path / "own" / "valid", zh[160:180], en[160:180])
     test = write_pair(tmp_path / "own" / "test", zh[180:], en[180:])
     killed = write(tmp_path / "bin" / "fairseq-train", "#!/bin/bash\n"
                    'while [ $# -gt 0 ]; do [ "$1" = --save-dir ] && dir=$2; shift; done\n'
-                   'mkdir -p "$dir" && : > "$dir/checkpoint_last.pt"; echo "| INFO | valid on \'valid\'"; exit 137\n')
+                   f'echo "$dir" >> {tmp_path}/trainer_calls.txt\n'
+                   'mkdir -p "$dir" && : > "$dir/checkpoint_last.pt"; echo "| INFO | valid on \'valid\'"; '
+                   f'exit {status}\n')
     os.chmod(killed, 0o755)
     env = tool_env(tmp_path)
     env["PATH"] = str(tmp_path / "bin") + os.pathsep + env["PATH"]
     work = tmp_path / "work"
     run = run_recipe(env, "--train-zh", train[0], "--train-en", train[1], "--valid-zh", valid[0], "--valid-en",
                      valid[1], "--test", f"own:{test[0]}:{test[1]}", "--lexicon", write(tmp_path / "lex.txt", LEXICON),
-                     "--workdir", work, "--spm-zh", 100, "--spm-en", 100, *args)
+                     "--workdir", work, "--spm-zh", 100, "--spm-en", 100, *args, run_sh=run_sh)
     return run, work
 
 
 def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
     """A fairseq-train killed (or crashed) after it saved a checkpoint_last.pt: the recipe exits non-zero with
     one line naming the step and its log, and the step stays undone so a rerun resumes it."""
-    run, work = run_with_a_killed_trainer(tmp_path)
+    run, work = run_with_a_stand_in_trainer(tmp_path)
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert run.stderr.strip().splitlines()[-1].endswith(
         f"error: training teacher stopped with exit status 137; see {work}/logs/teacher.log (rerun the same "
@@ -248,7 +252,34 @@ def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
 def test_scratch_only_trains_no_teacher(tmp_path):
     """--scratch-only (the rows a second core can train beside the teacher's run): the first training is SEE
     from scratch, and no teacher is started."""
-    run, work = run_with_a_killed_trainer(tmp_path, "--scratch-only")
+    run, work = run_with_a_stand_in_trainer(tmp_path, "--scratch-only")
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "error: training see20x.scratch.seed1 stopped with exit status 137" in run.stderr, run.stderr
     assert sorted(os.listdir(work / "ckpt")) == ["see20x.scratch.seed1"]
+
+
+def test_a_work_dir_carries_on_from_another_checkout(tmp_path):
+    """The steps' records name the plugin as <plugin>, not by its path: the teacher trained from one checkout
+    is neither retrained nor deleted when the same command runs from a copy of it elsewhere; a marker of the
+    earlier form (the plugin's path in it) still counts when the run is from the checkout that made it."""
+    first, work = run_with_a_stand_in_trainer(tmp_path, status=0)
+    # the stand-in's empty checkpoint cannot be evaluated: the run stops there, the teacher marked done
+    assert first.returncode != 0 and "train.teacher" in markers(work), first.stdout[-2000:] + first.stderr[-2000:]
+    marker = markers(work)["train.teacher"]
+    assert "option <plugin>" in marker and os.path.join(REPO, "fairseq_see") not in marker
+    calls = (tmp_path / "trainer_calls.txt").read_text().splitlines()
+    assert calls == [f"{work}/ckpt/teacher"]
+
+    copy = tmp_path / "another checkout"
+    for part in ("examples", "fairseq_see"):
+        shutil.copytree(os.path.join(REPO, part), copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    again, _ = run_with_a_stand_in_trainer(tmp_path, status=0, run_sh=str(copy / "examples/iwslt17_zh_en/run.sh"))
+    assert "train teacher" not in again.stdout, again.stdout[-2000:]
+    assert (tmp_path / "trainer_calls.txt").read_text().splitlines() == calls
+    assert (work / "ckpt" / "teacher" / "checkpoint_last.pt").exists()
+
+    # the earlier form: the path where <plugin> is now, and the fingerprint of that body
+    body = marker.split("\n", 1)[1].replace("<plugin>", os.path.join(REPO, "fairseq_see"))
+    (work / ".done" / "train.teacher").write_text(f"sha256 {hashlib.sha256(body.encode()).hexdigest()}\n{body}")
+    earlier, _ = run_with_a_stand_in_trainer(tmp_path, status=0)
+    assert "train teacher" not in earlier.stdout and (tmp_path / "trainer_calls.txt").read_text().splitlines() == calls

@@ -248,7 +248,9 @@ verify_or_record_checksum() {
 # record ITEM...: what a step is made from, one line an item, after a first line "sha256 <hex of the
 # rest>" (its fingerprint): "file PATH SIZE SHA256" for file:PATH (file:A,B: each; a name that is not
 # a file, such as openhownet, as "name NAME"), "dir PATH SHA256" for dir:PATH (every file's contents),
-# "step NAME FINGERPRINT" for step:NAME (the fingerprint in that step's marker), "option ITEM" else
+# "step NAME FINGERPRINT" for step:NAME (the fingerprint in that step's marker), "option ITEM" else.
+# The plugin's own path (SEE_USER_DIR, in --user-dir and in the files of ours a step reads) is recorded
+# as <plugin>, so a work dir carries on from another checkout of the same code instead of retraining.
 record() {
   local item path paths body=""
   for item in "$@"; do
@@ -276,13 +278,28 @@ record() {
       *) body+="option $item"$'\n' ;;
     esac
   done
+  body=${body//"$SEE_USER_DIR"/<plugin>}
   printf 'sha256 %s\n%s' "$(printf '%s' "$body" | sha256sum | cut -c1-64)" "$body"
+}
+
+# path_fingerprint RECORD: the fingerprint RECORD had before <plugin> (2026-12-02), with this checkout's
+# path in its place: a marker of then, made from this checkout, still counts
+path_fingerprint() {
+  local body
+  body=$(tail -n +2 <<< "$1")
+  body=${body//<plugin>/"$SEE_USER_DIR"}
+  printf 'sha256 %s' "$(printf '%s\n' "$body" | sha256sum | cut -c1-64)"
+}
+
+# same_made_from FINGERPRINT RECORD: FINGERPRINT (a marker's first line) is RECORD's, in either form
+same_made_from() {
+  [ -n "$1" ] && { [ "$1" = "$(head -n 1 <<< "$2")" ] || [ "$1" = "$(path_fingerprint "$2")" ]; }
 }
 
 # fingerprint STEP: the first line of the step's marker (empty when the step was never completed)
 fingerprint() { head -n 1 "$WORKDIR/.done/$1" 2> /dev/null || true; }
 # step_done STEP RECORD: the step was completed from exactly what RECORD lists
-step_done() { [ "$(fingerprint "$1")" = "$(head -n 1 <<< "$2")" ]; }
+step_done() { same_made_from "$(fingerprint "$1")" "$2"; }
 # mark_done STEP RECORD
 mark_done() { printf '%s\n' "$2" > "$WORKDIR/.done/$1"; }
 
@@ -415,7 +432,7 @@ train() {
     init=(--restore-file "$2" --reset-optimizer --reset-dataloader --reset-meters --reset-lr-scheduler)
     shift 2
   fi
-  if [ -d "$ckpt" ] && [ "$(head -n 1 "$ckpt/MADE_FROM" 2> /dev/null)" != "$(head -n 1 <<< "$made_from")" ]; then
+  if [ -d "$ckpt" ] && ! same_made_from "$(head -n 1 "$ckpt/MADE_FROM" 2> /dev/null)" "$made_from"; then
     rm -rf "$ckpt" "$WORKDIR/logs/$name.log"
   fi
   mkdir -p "$ckpt"
