@@ -382,3 +382,13 @@ def test_see_min_readers_below_one_is_refused(data_dir):
     for value in ("0", "-3"):
         with pytest.raises(LexiconError, match=rf"--see-min-readers must be >= 1 \(got {value}\)"):
             build(data_dir, "--see-min-readers", value)
+
+
+def test_each_side_can_have_its_own_ratio(data_dir, caplog):
+    with caplog.at_level(logging.INFO):
+        _, model = build(data_dir, "--encoder-embedding-type", "low_rank", "--decoder-embedding-type", "low_rank",
+                         "--embedding-compression-ratio", "8", "--decoder-embedding-compression-ratio", "4")
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedding compression")]
+    assert "(source): type=low_rank requested=8.00x" in notes[0] and "(target): type=low_rank requested=4.00x" in notes[1]
+    # 10*64 / (10*e + e*64): e 1 on the source (8.6x), e 2 on the target (4.3x)
+    assert model.encoder.embed_tokens.weight_in.shape == (10, 1) and model.decoder.embed_tokens.weight_in.shape == (10, 2)

@@ -34,6 +34,11 @@ class SEETransformerModel(TransformerModel):
                                  "(low_rank: e; word2ket/word2ketxs/tt: rank, order if needed; morphte: rank; see: "
                                  "order, slots and tables); the achieved ratio is logged, as a warning when X is "
                                  "out of the type's reach")
+        for prefix, side in (("encoder", "source"), ("decoder", "target")):
+            parser.add_argument(f"--{prefix}-embedding-compression-ratio", type=float, metavar="X",
+                                help=f"the {side} side's ratio, instead of --embedding-compression-ratio there (the "
+                                     "output projection shares the target table, so the target side may deserve "
+                                     "more of the budget)")
         parser.add_argument("--low-rank-dim", type=int, metavar="E",
                             help=f"low_rank: inner dimension e (default {DEFAULT_SIZES['low_rank_dim']})")
         for kind in ("word2ket", "word2ketxs", "tt", "morphte"):
@@ -127,7 +132,7 @@ class SEETransformerModel(TransformerModel):
                "random_seed": getattr(args, "see_random_seed", None)}
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
-            sizes=sizes_from_args(args), ratio=getattr(args, "embedding_compression_ratio", None), see=see,
+            sizes=sizes_from_args(args), ratio=side_ratio(args, prefix), see=see,
             indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias,
             dense_rows=args.dense_rows)
         if getattr(embedding, "placeholder", False):
@@ -142,12 +147,19 @@ class SEETransformerModel(TransformerModel):
                                      no_encoder_attn=getattr(args, "no_cross_attention", False))
 
 
+def side_ratio(args, prefix):
+    """The compression ratio asked for one side: its own option, else the shared one (None: sizes given)."""
+    own = getattr(args, f"{prefix}_embedding_compression_ratio", None)
+    return own if own is not None else getattr(args, "embedding_compression_ratio", None)
+
+
 def see_base_architecture(args):
     args.encoder_embedding_type = getattr(args, "encoder_embedding_type", None) or "see"
     args.decoder_embedding_type = getattr(args, "decoder_embedding_type", None) or "see"
     # 'is None', not 'or': an explicit 0 must reach check_see_dimensions, not become the default.
     # With a ratio and no --see-order, the order stays None: the picker chooses it.
-    ratio = getattr(args, "embedding_compression_ratio", None)
+    ratio = (getattr(args, "embedding_compression_ratio", None) or getattr(args, "encoder_embedding_compression_ratio", None)
+             or getattr(args, "decoder_embedding_compression_ratio", None))
     for name, default in (("see_order", None if ratio else DEFAULT_SEE_ORDER), ("see_rank", 4), ("see_tables", 1),
                           ("see_identity_ranks", 1), ("see_min_readers", 2)):
         if getattr(args, name, None) is None:
