@@ -22,7 +22,7 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from fairseq_see.modules.sememe_entanglement import entangle  # noqa: E402
+from fairseq_see.modules.sememe_entanglement import entangle, unit_size  # noqa: E402
 
 MODULE = "fairseq_see/modules/sememe_entanglement.py"
 
@@ -50,11 +50,8 @@ def rebuild_round(entangle_fn, unit_vectors, ids, layer_norm, repeats):
 def rebuild_inputs(vocab, dim, order, slots):
     torch.manual_seed(0)
     rows = vocab // 2
-    q = 1
-    while q ** order < dim:
-        q += 1
     ids = torch.randint(0, rows, (vocab, slots, order), dtype=torch.int32)
-    return torch.randn(rows, q, requires_grad=True), ids, torch.nn.LayerNorm(dim)
+    return torch.randn(rows, unit_size(dim, order), requires_grad=True), ids, torch.nn.LayerNorm(dim)
 
 
 def main():

@@ -223,12 +223,12 @@ def run_with_a_stand_in_trainer(tmp_path, *args, status=137, run_sh=RUN_SH):
     train = write_pair(tmp_path / "own" / "train", zh[:160], en[:160])
     valid = write_pair(tmp_path / "own" / "valid", zh[160:180], en[160:180])
     test = write_pair(tmp_path / "own" / "test", zh[180:], en[180:])
-    killed = write(tmp_path / "bin" / "fairseq-train", "#!/bin/bash\n"
+    trainer = write(tmp_path / "bin" / "fairseq-train", "#!/bin/bash\n"
                    'while [ $# -gt 0 ]; do [ "$1" = --save-dir ] && dir=$2; shift; done\n'
                    f'echo "$dir" >> {tmp_path}/trainer_calls.txt\n'
                    'mkdir -p "$dir" && : > "$dir/checkpoint_last.pt"; echo "| INFO | valid on \'valid\'"; '
                    f'exit {status}\n')
-    os.chmod(killed, 0o755)
+    os.chmod(trainer, 0o755)
     env = tool_env(tmp_path)
     env["PATH"] = str(tmp_path / "bin") + os.pathsep + env["PATH"]
     work = tmp_path / "work"

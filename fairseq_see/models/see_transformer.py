@@ -158,8 +158,7 @@ def see_base_architecture(args):
     args.decoder_embedding_type = getattr(args, "decoder_embedding_type", None) or "see"
     # 'is None', not 'or': an explicit 0 must reach check_see_dimensions, not become the default.
     # With a ratio and no --see-order, the order stays None: the picker chooses it.
-    ratio = (getattr(args, "embedding_compression_ratio", None) or getattr(args, "encoder_embedding_compression_ratio", None)
-             or getattr(args, "decoder_embedding_compression_ratio", None))
+    ratio = side_ratio(args, "encoder") or side_ratio(args, "decoder")
     for name, default in (("see_order", None if ratio else DEFAULT_SEE_ORDER), ("see_rank", 4), ("see_tables", 1),
                           ("see_identity_ranks", 1), ("see_min_readers", 2)):
         if getattr(args, name, None) is None:

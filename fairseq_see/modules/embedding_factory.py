@@ -102,8 +102,8 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
         embedding.add_output_bias()
     if dense_ids:
         embedding.add_dense_rows(dense_ids)
-        counts = [max(c, 0) if v != dictionary.pad else 0 for v, c in enumerate(dictionary.counts)]
-        mass = sum(counts[v] for v in dense_ids) / max(sum(counts), 1)
+        total = sum(c for v, c in enumerate(dictionary.counts) if v != dictionary.pad)
+        mass = sum(dictionary.counts[v] for v in dense_ids) / max(total, 1)
         notes.append(f"dense rows ({side}): the {len(dense_ids)} most frequent tokens ({100 * mass:.1f}% of the "
                      f"dictionary's counts) have rows of their own, {len(dense_ids) * dim} parameters"
                      + (f"; {kind} sized for {compressor_ratio:.2f}x beside them" if ratio else ""))
