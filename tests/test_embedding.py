@@ -4,6 +4,7 @@ from functools import reduce
 import pytest
 import torch
 
+from fairseq_see.errors import UserInputError
 from fairseq_see.modules.embedding_stats import format_stats
 from fairseq_see.modules.sememe_entanglement import check_see_dimensions, entangle, unit_size
 from fairseq_see.modules.sememe_entanglement_embedding import SememeEntanglementEmbedding, placeholder_index
@@ -87,6 +88,27 @@ def test_live_parameters_count_only_the_rows_a_slot_reads():
     assert emb.num_parameters() == 6 * q + 2 * 4 and emb.live_parameters() == 4 * q + 2 * 4
     emb.add_output_bias()  # |V| more, all read
     assert emb.live_parameters() == 4 * q + 2 * 4 + 3 and emb.stats()["sizes"]["output_bias"] is True
+
+
+def test_affine_norm_keeps_the_parameters_and_leaves_row_norms_free():
+    """--see-norm affine: LayerNorm's gain and bias without the normalisation. Rows start at norm ~1 as
+    LayerNorm's do, but a token whose unit vectors grow gets a longer row (frequency by norm), where
+    LayerNorm's row stays at norm ~1; the parameter count is the same."""
+    unit_ids = random_index(300, 8, 2, 50)
+    names = [f"t0/u{i}" for i in range(50)]
+    normed, affine = (SememeEntanglementEmbedding(unit_ids, names, "x", 128, 1, norm=norm)
+                      for norm in ("layernorm", "affine"))
+    assert affine.num_parameters() == normed.num_parameters()
+    assert affine.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.15)
+    with torch.no_grad():
+        for emb in (normed, affine):
+            emb.unit_vectors.mul_(2)
+            emb.invalidate()
+    # order 2: every product scales by 4, and so does the affine row; LayerNorm's does not move
+    assert affine.table().norm(dim=-1).mean().item() == pytest.approx(4.0, rel=0.15)
+    assert normed.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.05)
+    with pytest.raises(UserInputError, match="--see-norm rms: expected one of layernorm, affine"):
+        SememeEntanglementEmbedding(unit_ids, names, "x", 128, 1, norm="rms")
 
 
 @pytest.mark.parametrize("dtype,tolerance", [(torch.bfloat16, 3e-2), (torch.float16, 4e-3)])

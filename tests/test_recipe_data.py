@@ -177,7 +177,8 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
     assert final["binarize"] != redone["binarize"]
 
 
-@pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1"])
+@pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1",
+                                  "bad extra row"])
 def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
@@ -188,6 +189,8 @@ def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
         "bad vocabulary": (given + lexicon + ["--spm-zh", "2k"], r"--spm-zh 2k: expected a positive whole number"),
         "missing file": (given[:-2] + ["--valid-en", tmp_path / "nope.en"] + lexicon, r"nope.en: not found"),
         "bad stage 1": (given + lexicon + ["--stage1", "mse"], r"--stage1 mse: expected paper or fit-kd"),
+        "bad extra row": (given + lexicon + ["--extra-row", "x:full:20:"],
+                          r"--extra-row x:full:20:: expected NAME:KIND:RATIO:OPTIONS"),
     }[case]
     work = tmp_path / "work"
     result = run_recipe(tool_env(tmp_path), *args, "--workdir", work, timeout=120)
@@ -256,6 +259,35 @@ def test_scratch_only_trains_no_teacher(tmp_path):
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "error: training see20x.scratch.seed1 stopped with exit status 137" in run.stderr, run.stderr
     assert sorted(os.listdir(work / "ckpt")) == ["see20x.scratch.seed1"]
+
+
+def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
+    """--extra-row NAME:KIND:RATIO:OPTIONS: one more from-scratch row at the same budget, its options after the
+    row's own (so they override), trained after the recipe's rows (here --scratch-only: SEE from scratch);
+    RATIO - leaves the sizes to the options. The data steps and fairseq are stood in for: this is the
+    recipe's order and its fairseq-train options."""
+    train = write_pair(tmp_path / "train", ["你好"], ["hello"])
+    script = (f'source "{PIPELINE_SH}"\n'
+              'prepare_raw() { echo "TVsub" > "$WORKDIR/raw/TRAINED_ON"; }; check_and_segment() { :; }; binarize() { :; }\n'
+              'train() { echo "TRAIN $*"; }; evaluate() { echo "EVALUATE $1"; }; fairseq-see-recipe() { :; }\n'
+              f'tests=(); pipeline_main demo DEMO : -- --train-zh {train[0]} --train-en {train[1]} '
+              f'--valid-zh {train[0]} --valid-en {train[1]} --lexicon {write(tmp_path / "lex.txt", LEXICON)} '
+              f'--workdir {tmp_path / "work"} --profile converge --ratios 20 --seeds "1 2" --scratch - --scratch-only '
+              '--extra-row "noln:see:20:--see-norm affine" --extra-row "ident:see:-:--see-order 2 --see-rank 21"')
+    result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    calls = [line.split() for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE"))]
+    assert [call[:2] for call in calls] == [
+        ["TRAIN", "see20x.scratch.seed1"], ["EVALUATE", "see20x.scratch.seed1"],
+        ["TRAIN", "see20x.scratch.seed2"], ["EVALUATE", "see20x.scratch.seed2"],
+        ["TRAIN", "teacher.seed2"], ["EVALUATE", "teacher.seed2"],
+        ["TRAIN", "see20x.noln.seed1"], ["EVALUATE", "see20x.noln.seed1"],  # the first seed only
+        ["TRAIN", "see.ident.seed1"], ["EVALUATE", "see.ident.seed1"]]
+    scratch, noln, ident = (" ".join(calls[i]) for i in (0, 6, 8))
+    assert noln == scratch.replace("see20x.scratch.seed1", "see20x.noln.seed1") + " --see-norm affine"
+    assert "--embedding-compression-ratio 20" in scratch and "--embedding-compression-ratio" not in ident
+    assert ident.endswith("--max-update 1500 --see-order 2 --see-rank 21")
 
 
 def test_a_work_dir_carries_on_from_another_checkout(tmp_path):

@@ -37,7 +37,7 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
           [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
-          [--data-only]
+          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -59,6 +59,11 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
 --scratch-only: train only what needs no teacher (SEE from scratch at every ratio, the --scratch rows),
   so a second run on the same work dir can train them on another core while the first trains the teacher
   and the distilled students (which then finds them done).
+--extra-row NAME:KIND:RATIO:OPTIONS: one more row from scratch at the same budget (an ablation), at the
+  first seed: KIND (see, see_random, morphte, word2ketxs, tt) at RATIO (-: no ratio, the sizes come from
+  OPTIONS), with OPTIONS (fairseq-train options, space-separated) after the row's own; named
+  KIND\${RATIO}x.NAME.seedN, e.g. --extra-row "noln:see:20:--see-norm affine" trains see20x.noln.seed1.
+  Repeatable; trained with --scratch-only too (no teacher needed).
 EOF
 }
 
@@ -68,7 +73,7 @@ parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
   WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
-  SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=()
+  SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=() EXTRA_ROWS=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --train-zh)     TRAIN_ZH=$2;     shift 2 ;;
@@ -93,11 +98,18 @@ parse_args() {
       --stage1)       STAGE1=$2;       shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       --scratch-only) SCRATCH_ONLY=1;  shift ;;
+      --extra-row)    EXTRA_ROWS+=("$2"); shift 2 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
   done
   [[ $STAGE1 = paper || $STAGE1 = fit-kd ]] || die "--stage1 $STAGE1: expected paper or fit-kd"
+  local spec
+  for spec in "${EXTRA_ROWS[@]}"; do
+    [[ $spec =~ ^[A-Za-z0-9_-]+:(see|see_random|morphte|word2ketxs|tt):([1-9][0-9.]*|-):.*$ ]] \
+        || die "--extra-row $spec: expected NAME:KIND:RATIO:OPTIONS (NAME letters, digits, _ or -; KIND see," \
+               "see_random, morphte, word2ketxs or tt; RATIO a number or -)"
+  done
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
   local option value
   for option in spm-zh:"$SPM_ZH_OPTION" spm-en:"$SPM_EN_OPTION" max-positions:"$MAX_POSITIONS"; do
@@ -548,10 +560,12 @@ students() {
 }
 
 # student_options KIND RATIO: a see_transformer with KIND embeddings on both sides sized for RATIO (the
-# model picks each side's sizes and logs what it achieved), early stopping; one option a line
+# model picks each side's sizes and logs what it achieved; -: no ratio), early stopping; one option a line
 student_options() {
+  local ratio=(--embedding-compression-ratio "$2")
+  [ "$2" != - ] || ratio=()
   printf '%s\n' "${SEE_ARGS[@]}" --arch see_transformer --encoder-embedding-type "$1" \
-      --decoder-embedding-type "$1" --embedding-compression-ratio "$2" "${EARLY_STOP[@]}"
+      --decoder-embedding-type "$1" "${ratio[@]}" "${EARLY_STOP[@]}"
 }
 
 # two_stage KIND SEED RATIO: KIND${RATIO}x.stage1.seedSEED and KIND${RATIO}x.stage2.seedSEED, distilled from
@@ -589,15 +603,28 @@ stage2() {
   evaluate "$name" --after "$s1" "${SEE_ARGS[@]}"
 }
 
-# from_scratch KIND SEED RATIO: the KIND student of two_stage, trained from random initialisation with
-# plain label-smoothed cross-entropy for stage 1 + stage 2 updates
+# from_scratch KIND SEED RATIO [VARIANT FAIRSEQ_TRAIN_ARGS...]: the KIND student of two_stage, trained from
+# random initialisation with plain label-smoothed cross-entropy for stage 1 + stage 2 updates; VARIANT
+# (default scratch) names the row KIND${RATIO}x.VARIANT.seedSEED (RATIO -: KIND.VARIANT.seedSEED), the
+# FAIRSEQ_TRAIN_ARGS after its own (an --extra-row)
 from_scratch() {
-  local kind=$1 seed=$2 ratio=$3 options updates=$((STAGE1_UPDATES + STAGE2_UPDATES))
-  local name=$kind${ratio}x.scratch.seed$seed
+  local kind=$1 seed=$2 ratio=$3 variant=scratch options updates=$((STAGE1_UPDATES + STAGE2_UPDATES)) name
+  shift 3
+  if [ $# -gt 0 ]; then variant=$1; shift; fi
+  name=$kind${ratio}x.$variant.seed$seed
+  [ "$ratio" != - ] || name=$kind.$variant.seed$seed
   mapfile -t options < <(student_options "$kind" "$ratio")
   train "$name" "$seed" "${options[@]}" --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
-      --warmup-updates $((updates / 10 + 1)) --max-update "$updates"
+      --warmup-updates $((updates / 10 + 1)) --max-update "$updates" "$@"
   evaluate "$name" "${SEE_ARGS[@]}"
+}
+
+# extra_row SEED NAME:KIND:RATIO:OPTIONS: an --extra-row, from scratch
+extra_row() {
+  local seed=$1 name kind ratio options
+  IFS=: read -r name kind ratio options <<< "$2"
+  # shellcheck disable=SC2086  # OPTIONS are space-separated fairseq-train options
+  from_scratch "$kind" "$seed" "$ratio" "$name" $options
 }
 
 # sequence_kd_students SEED RATIO: stage 2 of the SEE student on the teacher's beam-5 translations of the
@@ -631,7 +658,7 @@ pipeline_main() {
   set_profile
   make_workdir
   readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY MAX_POSITIONS \
-      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN \
+      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
       DEVICE_ARGS \
@@ -669,6 +696,8 @@ pipeline_main() {
       evaluate "teacher.seed$seed" --user-dir "$SEE_USER_DIR" --task translation
     fi
   done
+  local spec
+  for spec in "${EXTRA_ROWS[@]}"; do extra_row "${SEEDS%% *}" "$spec"; done
   fairseq-see-recipe report --workdir "$WORKDIR" --title "$title zh-en, profile $PROFILE" \
       --note "Command: $command"
   log "done in $((SECONDS - t0)) s; table: $WORKDIR/RESULTS.md (as data: RESULTS.json)," \

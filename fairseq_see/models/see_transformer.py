@@ -11,6 +11,7 @@ from ..errors import UserInputError
 from ..modules.embedding_factory import EMBEDDING_TYPES, Dictionary, build_embedding
 from ..modules.embedding_sizes import DEFAULT_SIZES, sizes_from_args
 from ..modules.embedding_stats import format_stats
+from ..modules.sememe_entanglement_embedding import NORMS
 from .see_transformer_decoder import SEETransformerDecoder
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class SEETransformerModel(TransformerModel):
                                  "the ratio picker raises it for small budgets: fewer, more widely shared units)")
         parser.add_argument("--see-tables", type=int, metavar="M",
                             help="unit tables; slot k reads table k mod M (a table holds only the units its slots read)")
+        parser.add_argument("--see-norm", choices=NORMS,
+                            help="what a token's summed products go through: layernorm (default: the method's) "
+                                 "or affine (its gain and bias, no normalisation: row norms stay free)")
         parser.add_argument("--tied-output-bias", action="store_true",
                             help="a per-token bias on the tied output logits of a compressed target table (|V| "
                                  "parameters, counted): layer-normalised rows cannot express frequency by norm")
@@ -129,7 +133,7 @@ class SEETransformerModel(TransformerModel):
         see = {"order": DEFAULT_SEE_ORDER if args.see_order is None else args.see_order, "rank": args.see_rank, "tables": args.see_tables,
                "identity_ranks": args.see_identity_ranks, "min_readers": args.see_min_readers,
                "fixed_order": args.see_order,
-               "random_seed": getattr(args, "see_random_seed", None)}
+               "random_seed": getattr(args, "see_random_seed", None), "norm": args.see_norm}
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=side_ratio(args, prefix), see=see,
@@ -160,7 +164,7 @@ def see_base_architecture(args):
     # With a ratio and no --see-order, the order stays None: the picker chooses it.
     ratio = side_ratio(args, "encoder") or side_ratio(args, "decoder")
     for name, default in (("see_order", None if ratio else DEFAULT_SEE_ORDER), ("see_rank", 4), ("see_tables", 1),
-                          ("see_identity_ranks", 1), ("see_min_readers", 2)):
+                          ("see_identity_ranks", 1), ("see_min_readers", 2), ("see_norm", "layernorm")):
         if getattr(args, name, None) is None:
             setattr(args, name, default)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)

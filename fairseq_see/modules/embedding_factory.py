@@ -165,5 +165,6 @@ def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
         unit_ids, units, coverage = index.unit_ids, index.units, index.coverage()[0]
     embedding = SememeEntanglementEmbedding(
         unit_ids, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad, tables=tables, side=side,
-        placeholder=index is None, kind=kind, dictionary_path=dictionary.path, coverage=coverage)
+        placeholder=index is None, kind=kind, dictionary_path=dictionary.path, coverage=coverage,
+        norm=see.get("norm") or "layernorm")
     return embedding, notes

@@ -9,6 +9,9 @@ from .rebuilt_table_embedding import RebuiltTableEmbedding
 from .sememe_entanglement import check_see_dimensions, entangle, table_parameters, unit_size
 
 
+NORMS = ("layernorm", "affine")  # --see-norm: what the summed products go through
+
+
 class SememeEntanglementEmbedding(RebuiltTableEmbedding):
     """A drop-in for fairseq's token ``Embedding`` whose rows are rebuilt from sememe/morpheme units.
 
@@ -24,7 +27,7 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
     kind = "see"
 
     def __init__(self, unit_ids, units, dictionary_checksum, embedding_dim, padding_idx, tables=1, side="",
-                 placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None):
+                 placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None, norm="layernorm"):
         super().__init__()
         vocab, rank, order = unit_ids.shape
         check_see_dimensions(embedding_dim, order, rank, tables)
@@ -41,6 +44,11 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
         self.placeholder = placeholder
         self.register_buffer("unit_ids", torch.as_tensor(unit_ids))
         self.unit_vectors = nn.Parameter(torch.empty(len(self.units), unit_size(embedding_dim, order)))  # (U, q)
+        if norm not in NORMS:
+            raise UserInputError(f"--see-norm {norm}: expected one of {', '.join(NORMS)}")
+        self.norm = norm
+        # "affine" keeps LayerNorm's gain and bias (the same 2d parameters) without normalising, so a
+        # row's norm is free (the tied output can express frequency by it), as in word2ketXS and TT
         self.layer_norm = nn.LayerNorm(embedding_dim)
         self.reset_parameters()
 
@@ -51,6 +59,11 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
         # LayerNorm outputs unit variance per component; a gain of d^-1/2 gives rows the scale of
         # fairseq's N(0, d^-1/2) embeddings, so embed_scale and tied logits behave as usual
         nn.init.constant_(self.layer_norm.weight, self.embedding_dim ** -0.5)
+        if self.norm == "affine":
+            # no normalisation: the raw rows sum R products of norm ~1 truncated to d of their q^o
+            # components (norm ~ sqrt(R d / q^o)); this gain starts the rows at norm ~1, as LayerNorm's does
+            products = unit_size(self.embedding_dim, self.order) ** self.order
+            nn.init.constant_(self.layer_norm.weight, (products / (self.rank * self.embedding_dim)) ** 0.5)
         self.invalidate()
 
     @property
@@ -90,6 +103,8 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
 
     def build_table(self):
         raw = entangle(self.unit_vectors, self.unit_ids, self.embedding_dim)  # (V, d)
+        if self.norm == "affine":
+            return raw * self.layer_norm.weight + self.layer_norm.bias  # (V, d)
         return self.layer_norm(raw)  # (V, d)
 
     # ---- checkpoints ---------------------------------------------------------------------------
