@@ -244,6 +244,23 @@ def test_dense_rows_go_to_the_most_frequent_tokens_and_count_in_the_ratio(kind):
     assert emb.dense_rows.grad[:5].eq(1).all() and emb.dense_rows.grad[5:].eq(0).all()
 
 
+def test_tied_output_bias_counts_in_the_ratio():
+    """--tied-output-bias with a ratio: the |V| bias parameters are part of the budget, so the compressor is
+    sized for what is left and the whole table still reaches the request."""
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(2000)]
+    dictionary = Dictionary(symbols, [1] * len(symbols), 1)
+    plain = build_embedding("word2ketxs", "target", dictionary, 64, ratio=20)[1]
+    emb, stats, notes = build_embedding("word2ketxs", "target", dictionary, 64, ratio=20, output_bias=True)
+    assert stats["ratio"] == pytest.approx(20, rel=0.05) and stats["sizes"]["output_bias"] is True
+    assert stats["parameters"] == emb.num_parameters() and emb.output_bias.numel() == len(symbols)
+    assert stats["parameters"] - len(symbols) < plain["parameters"]  # the compressor gave up the bias's share
+    assert notes[-1] == "tied output bias (target): 2004 parameters; word2ketxs sized for 29.09x beside them"
+    tiny = Dictionary(symbols[:200], [1] * 200, 1)
+    with pytest.raises(ValueError, match=r"--tied-output-bias: at --embedding-compression-ratio 64 a table of "
+                                         r"\|V\| 200 may have 3 rows' worth .*, no output bias or a lower ratio"):
+        build_embedding("word2ketxs", "target", tiny, 64, ratio=64, output_bias=True)
+
+
 def test_dense_rows_beyond_the_budget_or_the_vocabulary_are_refused():
     symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(196)]
     dictionary = Dictionary(symbols, [1] * len(symbols), 1)

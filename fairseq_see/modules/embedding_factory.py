@@ -29,7 +29,7 @@ from fairseq.models.transformer import Embedding
 from ..errors import UserInputError
 from ..lexicon.dictionary import dictionary_checksum
 from ..lexicon.index import morpheme_index, randomize_sememes
-from .embedding_sizes import (DEFAULT_SIZES, check_ratio, missed, pick_see_size, pick_size, ratio_beside_dense_rows,
+from .embedding_sizes import (DEFAULT_SIZES, check_ratio, missed, pick_see_size, pick_size, ratio_beside,
                               ratio_note)
 from .embedding_stats import full_embedding_stats
 from .low_rank_embedding import LowRankEmbedding
@@ -79,7 +79,7 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     ``indexes.segmenter`` (morphemes of non-Chinese pieces).
     ``output_bias``: give a compressed table a per-token bias for the tied output logits.
     ``dense_rows``: give the K most frequent tokens of a compressed table full rows of their own (added
-    to the rebuilt ones); with ``ratio`` the compressor is sized so that both together reach it.
+    to the rebuilt ones). With ``ratio`` the compressor is sized so that it and these reach it together.
     ``notes`` are log lines of what the ratio picker chose.
     """
     vocab = len(dictionary.symbols)
@@ -92,21 +92,24 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     if kind not in ("see", "see_random") + BASELINE_TYPES:
         raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
     dense_ids = most_frequent_tokens(dictionary, dense_rows) if dense_rows else []
-    compressor_ratio = ratio_beside_dense_rows(vocab, ratio, dense_rows) if ratio and dense_rows else ratio
+    # the ratio counts what is added beside the compressor, so the compressor is sized for what is left
+    compressor_ratio = (ratio_beside(vocab, dim, ratio, dense_rows, output_bias) if ratio and (dense_rows or output_bias)
+                        else ratio)
     if kind in ("see", "see_random"):
         embedding, notes = _see_embedding(kind, side, dictionary, dim, compressor_ratio, see, indexes)
     else:
         embedding, notes = _baseline_embedding(kind, side, dictionary, dim, dict(DEFAULT_SIZES, **(sizes or {})),
                                                compressor_ratio, indexes)
+    sizing = f"; {kind} sized for {compressor_ratio:.2f}x beside them" if ratio else ""
     if output_bias:
         embedding.add_output_bias()
+        notes.append(f"tied output bias ({side}): {vocab} parameters" + ("" if dense_ids else sizing))
     if dense_ids:
         embedding.add_dense_rows(dense_ids)
         total = sum(c for v, c in enumerate(dictionary.counts) if v != dictionary.pad)
         mass = sum(dictionary.counts[v] for v in dense_ids) / max(total, 1)
         notes.append(f"dense rows ({side}): the {len(dense_ids)} most frequent tokens ({100 * mass:.1f}% of the "
-                     f"dictionary's counts) have rows of their own, {len(dense_ids) * dim} parameters"
-                     + (f"; {kind} sized for {compressor_ratio:.2f}x beside them" if ratio else ""))
+                     f"dictionary's counts) have rows of their own, {len(dense_ids) * dim} parameters" + sizing)
     return embedding, embedding.stats(), notes
 
 
