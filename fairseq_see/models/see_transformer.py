@@ -68,8 +68,8 @@ class SEETransformerModel(TransformerModel):
                                  "or affine (its gain and bias, no normalisation: row norms stay free)")
         parser.add_argument("--tied-output-bias", action="store_true",
                             help="a per-token bias on the tied output logits of a compressed target table (|V| "
-                                 "parameters, counted; with a ratio the compressor is sized so both reach it): layer-normalised "
-                                 "rows cannot express frequency by norm")
+                                 "parameters, counted; with a ratio the compressor is sized so both reach it): "
+                                 "layer-normalised rows cannot express frequency by norm")
         parser.add_argument("--dense-rows", type=int, metavar="K",
                             help="the K most frequent tokens of each compressed side also get a full row of their "
                                  "own, added to the rebuilt one (K*d parameters, counted; with "
