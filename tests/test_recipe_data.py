@@ -178,7 +178,7 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
 
 
 @pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1",
-                                  "bad extra row"])
+                                  "bad extra row", "bad extra distilled row"])
 def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
@@ -191,6 +191,8 @@ def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
         "bad stage 1": (given + lexicon + ["--stage1", "mse"], r"--stage1 mse: expected paper or fit-kd"),
         "bad extra row": (given + lexicon + ["--extra-row", "x:full:20:"],
                           r"--extra-row x:full:20:: expected NAME:KIND:RATIO:OPTIONS"),
+        "bad extra distilled row": (given + lexicon + ["--extra-row", "ok:see:20:", "--extra-distilled", "a b:see:20:"],
+                                    r"--extra-distilled a b:see:20:: expected NAME:KIND:RATIO:OPTIONS"),
     }[case]
     work = tmp_path / "work"
     result = run_recipe(tool_env(tmp_path), *args, "--workdir", work, timeout=120)
@@ -273,7 +275,8 @@ def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
               f'tests=(); pipeline_main demo DEMO : -- --train-zh {train[0]} --train-en {train[1]} '
               f'--valid-zh {train[0]} --valid-en {train[1]} --lexicon {write(tmp_path / "lex.txt", LEXICON)} '
               f'--workdir {tmp_path / "work"} --profile converge --ratios 20 --seeds "1 2" --scratch - --scratch-only '
-              '--extra-row "noln:see:20:--see-norm affine" --extra-row "ident:see:-:--see-order 2 --see-rank 21"')
+              '--extra-row "noln:see:20:--see-norm affine" --extra-row "ident:see:-:--see-order 2 --see-rank 21" '
+              '--extra-distilled "bias:see:20:--tied-output-bias"')  # needs the teacher: not with --scratch-only
     result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -288,6 +291,39 @@ def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
     assert noln == scratch.replace("see20x.scratch.seed1", "see20x.noln.seed1") + " --see-norm affine"
     assert "--embedding-compression-ratio 20" in scratch and "--embedding-compression-ratio" not in ident
     assert ident.endswith("--max-update 1500 --see-order 2 --see-rank 21")
+
+
+def test_extra_distilled_rows_take_the_two_stages_with_their_own_options(tmp_path):
+    """--extra-distilled NAME:KIND:RATIO:OPTIONS: the recipe's two stages with OPTIONS at the end of both
+    stages' options, rows KIND${RATIO}x.NAME-stage1/-stage2.seedN (stage 2 evaluated), after the
+    --extra-row rows; the stand-ins as in the test above."""
+    train = write_pair(tmp_path / "train", ["你好"], ["hello"])
+    script = (f'source "{PIPELINE_SH}"\n'
+              'prepare_raw() { echo "TVsub" > "$WORKDIR/raw/TRAINED_ON"; }; check_and_segment() { :; }; binarize() { :; }\n'
+              'train() { echo "TRAIN $*"; }; evaluate() { echo "EVALUATE $*"; }; fairseq-see-recipe() { :; }\n'
+              f'tests=(); pipeline_main demo DEMO : -- --train-zh {train[0]} --train-en {train[1]} '
+              f'--valid-zh {train[0]} --valid-en {train[1]} --lexicon {write(tmp_path / "lex.txt", LEXICON)} '
+              f'--workdir {tmp_path / "work"} --profile converge --stage1 fit-kd --ratios 20 --seeds 1 --scratch - '
+              '--seqkd - --distilled - --extra-distilled "asym:see:20:--decoder-embedding-compression-ratio 11" '
+              '--extra-row "noln:see:20:--see-norm affine"')
+    result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    calls = [line for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE"))]
+    assert [call.split()[:2] for call in calls] == [
+        ["TRAIN", "teacher"], ["EVALUATE", "teacher"],
+        ["TRAIN", "see20x.stage1.seed1"], ["TRAIN", "see20x.stage2.seed1"], ["EVALUATE", "see20x.stage2.seed1"],
+        ["TRAIN", "see20x.scratch.seed1"], ["EVALUATE", "see20x.scratch.seed1"],
+        ["TRAIN", "see20x.noln.seed1"], ["EVALUATE", "see20x.noln.seed1"],
+        ["TRAIN", "see20x.asym-stage1.seed1"], ["TRAIN", "see20x.asym-stage2.seed1"],
+        ["EVALUATE", "see20x.asym-stage2.seed1"]]
+    stage1, stage2, evaluated, asym1, asym2, asym_evaluated = (calls[i] for i in (2, 3, 4, 9, 10, 11))
+    extra = " --decoder-embedding-compression-ratio 11"
+    assert asym1 == stage1.replace("see20x.stage1.seed1", "see20x.asym-stage1.seed1") + extra
+    assert "--fit-tables-steps" in asym1 and "--lr 1e-2" in asym1
+    assert asym2 == stage2.replace("see20x.stage1.seed1", "see20x.asym-stage1.seed1").replace(
+        "see20x.stage2.seed1", "see20x.asym-stage2.seed1").replace(" --warmup-updates", extra + " --warmup-updates")
+    assert asym_evaluated == evaluated.replace("see20x.", "see20x.asym-")
 
 
 def test_a_work_dir_carries_on_from_another_checkout(tmp_path):

@@ -37,7 +37,7 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
           [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
-          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--data-only]
+          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--extra-distilled NAME:KIND:RATIO:OPTIONS ...] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -64,6 +64,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
   OPTIONS), with OPTIONS (fairseq-train options, space-separated) after the row's own; named
   KIND\${RATIO}x.NAME.seedN, e.g. --extra-row "noln:see:20:--see-norm affine" trains see20x.noln.seed1.
   Repeatable; trained with --scratch-only too (no teacher needed).
+--extra-distilled NAME:KIND:RATIO:OPTIONS: the same, distilled in the recipe's two stages (OPTIONS in
+  both) at the first seed, after the --extra-row rows and not with --scratch-only: KIND\${RATIO}x.NAME-stage1
+  and KIND\${RATIO}x.NAME-stage2.seedN (evaluated), e.g. --extra-distilled "bias:see:20:--tied-output-bias".
 EOF
 }
 
@@ -73,7 +76,7 @@ parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
   WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
-  SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=() EXTRA_ROWS=()
+  SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=() EXTRA_ROWS=() EXTRA_DISTILLED=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --train-zh)     TRAIN_ZH=$2;     shift 2 ;;
@@ -99,15 +102,17 @@ parse_args() {
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       --scratch-only) SCRATCH_ONLY=1;  shift ;;
       --extra-row)    EXTRA_ROWS+=("$2"); shift 2 ;;
+      --extra-distilled) EXTRA_DISTILLED+=("$2"); shift 2 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
   done
   [[ $STAGE1 = paper || $STAGE1 = fit-kd ]] || die "--stage1 $STAGE1: expected paper or fit-kd"
-  local spec
-  for spec in "${EXTRA_ROWS[@]}"; do
+  local spec option
+  for spec in "${EXTRA_ROWS[@]/#/--extra-row }" "${EXTRA_DISTILLED[@]/#/--extra-distilled }"; do
+    option=${spec%% *} spec=${spec#* }
     [[ $spec =~ ^[A-Za-z0-9_-]+:(see|see_random|morphte|word2ketxs|tt):([1-9][0-9.]*|-):.*$ ]] \
-        || die "--extra-row $spec: expected NAME:KIND:RATIO:OPTIONS (NAME letters, digits, _ or -; KIND see," \
+        || die "$option $spec: expected NAME:KIND:RATIO:OPTIONS (NAME letters, digits, _ or -; KIND see," \
                "see_random, morphte, word2ketxs or tt; RATIO a number or -)"
   done
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
@@ -568,11 +573,18 @@ student_options() {
       --decoder-embedding-type "$1" "${ratio[@]}" "${EARLY_STOP[@]}"
 }
 
-# two_stage KIND SEED RATIO: KIND${RATIO}x.stage1.seedSEED and KIND${RATIO}x.stage2.seedSEED, distilled from
-# the teacher (stage 2 evaluated)
+# two_stage KIND SEED RATIO [VARIANT FAIRSEQ_TRAIN_ARGS...]: KIND${RATIO}x.stage1.seedSEED and
+# KIND${RATIO}x.stage2.seedSEED, distilled from the teacher (stage 2 evaluated); VARIANT names them
+# KIND${RATIO}x.VARIANT-stage1/-stage2.seedSEED (RATIO -: KIND.VARIANT-...), the FAIRSEQ_TRAIN_ARGS after
+# their own in both stages (an --extra-distilled)
 two_stage() {
-  local kind=$1 seed=$2 ratio=$3 options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt
-  local s1=$kind${ratio}x.stage1.seed$seed
+  local kind=$1 seed=$2 ratio=$3 options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt prefix extra
+  shift 3
+  prefix=$kind${ratio}x.
+  [ "$ratio" != - ] || prefix=$kind.
+  if [ $# -gt 0 ]; then prefix=$prefix$1-; shift; fi
+  local s1=${prefix}stage1.seed$seed
+  extra=("$@")
   mapfile -t options < <(student_options "$kind" "$ratio")
   # stage 1 trains only the new embeddings, inside the teacher's copied and frozen transformer (so a
   # larger lr is safe). paper: MSE on tables and hidden states, the weight 100 putting the table MSE
@@ -585,10 +597,10 @@ two_stage() {
                                    --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 --label-smoothing 0.1)
   train "$s1" "$seed" "${options[@]}" --criterion see_distillation --teacher-checkpoint "$teacher" \
       "${stage1[@]}" --lr 1e-2 \
-      --warmup-updates $((STAGE1_UPDATES / 10 + 1)) --max-update "$STAGE1_UPDATES"
-  stage2 "$kind${ratio}x.stage2.seed$seed" "$seed" "$s1" "${options[@]}" --criterion see_distillation \
+      --warmup-updates $((STAGE1_UPDATES / 10 + 1)) --max-update "$STAGE1_UPDATES" "${extra[@]}"
+  stage2 "${prefix}stage2.seed$seed" "$seed" "$s1" "${options[@]}" --criterion see_distillation \
       --teacher-checkpoint "$teacher" --distill-stage 2 --kd-alpha 0.5 --kd-temperature 1 \
-      --label-smoothing 0.1
+      --label-smoothing 0.1 "${extra[@]}"
 }
 
 # stage2 NAME SEED STAGE1 [--data DIR] FAIRSEQ_TRAIN_ARGS...: NAME trained from STAGE1's last checkpoint,
@@ -619,12 +631,13 @@ from_scratch() {
   evaluate "$name" "${SEE_ARGS[@]}"
 }
 
-# extra_row SEED NAME:KIND:RATIO:OPTIONS: an --extra-row, from scratch
+# extra_row SEED from_scratch|two_stage NAME:KIND:RATIO:OPTIONS: an --extra-row (from scratch) or an
+# --extra-distilled (two stages)
 extra_row() {
-  local seed=$1 name kind ratio options
-  IFS=: read -r name kind ratio options <<< "$2"
+  local seed=$1 how=$2 name kind ratio options
+  IFS=: read -r name kind ratio options <<< "$3"
   # shellcheck disable=SC2086  # OPTIONS are space-separated fairseq-train options
-  from_scratch "$kind" "$seed" "$ratio" "$name" $options
+  "$how" "$kind" "$seed" "$ratio" "$name" $options
 }
 
 # sequence_kd_students SEED RATIO: stage 2 of the SEE student on the teacher's beam-5 translations of the
@@ -658,7 +671,7 @@ pipeline_main() {
   set_profile
   make_workdir
   readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY MAX_POSITIONS \
-      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS \
+      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS EXTRA_DISTILLED \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
       DEVICE_ARGS \
@@ -697,7 +710,10 @@ pipeline_main() {
     fi
   done
   local spec
-  for spec in "${EXTRA_ROWS[@]}"; do extra_row "${SEEDS%% *}" "$spec"; done
+  for spec in "${EXTRA_ROWS[@]}"; do extra_row "${SEEDS%% *}" from_scratch "$spec"; done
+  if [ -z "$SCRATCH_ONLY" ]; then
+    for spec in "${EXTRA_DISTILLED[@]}"; do extra_row "${SEEDS%% *}" two_stage "$spec"; done
+  fi
   fairseq-see-recipe report --workdir "$WORKDIR" --title "$title zh-en, profile $PROFILE" \
       --note "Command: $command"
   log "done in $((SECONDS - t0)) s; table: $WORKDIR/RESULTS.md (as data: RESULTS.json)," \
