@@ -129,6 +129,38 @@ def test_collect_and_report_build_the_table(tmp_path):
     assert (work / "bleu_vs_ratio.png").stat().st_size > 1000
 
 
+def test_ablation_rows_are_compared_with_their_own_scratch_row_and_not_with_the_goals():
+    """--extra-row / --extra-distilled rows (KIND RATIO x . NAME [-stage2] . seed N): a distilled ablation is
+    compared with the from-scratch row of the same NAME, listed after the recipe's own rows of its kind,
+    and left out of the goal checks (the recipe's own two-stage student is the goal's)."""
+    from fairseq_see.recipe.results import model_name_parts, summarize
+
+    def row(name, nll, bleu):
+        return {"model": name, "valid_nll": nll, "trained_on": "TVsub", "embedding_params": 10, "ratio": 20.0,
+                "train_seconds": 60.0, "tests": {"tvsub_test": {"bleu": bleu, "chrf": bleu + 20,
+                                                                "signatures": []}}}
+    assert model_name_parts("see20x.asym-stage2.seed1") == {
+        "kind": "see", "ratio": 20, "variant": "stage2", "ablation": "asym", "seed": 1}
+    assert model_name_parts("see.ident.seed1")["ablation"] == "ident"
+    assert model_name_parts("see.ident.seed1")["ratio"] is None
+    assert model_name_parts("see.stage2.seed1") is None and model_name_parts("teacher.seed2") is None
+    rows = [row("see20x.asym-stage2.seed1", 5.05, 39.9), row("teacher", 5.0, 40.0),
+            row("see20x.asym.seed1", 5.5, 39.0), row("see20x.scratch.seed1", 6.0, 38.0),
+            row("see20x.stage2.seed1", 5.5, 39.0), row("word2ketxs20x.stage2.seed1", 5.4, 39.0),
+            row("word2ketxs20x.scratch.seed1", 5.9, 38.0)]
+    summary = summarize(rows)
+    assert [e["model"] for e in summary["rows"]] == [
+        "teacher", "see20x.stage2.seed1", "see20x.scratch.seed1", "see20x.asym-stage2.seed1",
+        "see20x.asym.seed1", "word2ketxs20x.stage2.seed1", "word2ketxs20x.scratch.seed1"]
+    baselines = {e["model"]: e.get("vs_scratch", {}).get("baseline") for e in summary["rows"]}
+    assert baselines["see20x.asym-stage2.seed1"] == "see20x.asym.seed1"
+    assert baselines["see20x.stage2.seed1"] == "see20x.scratch.seed1"
+    assert baselines["word2ketxs20x.stage2.seed1"] == "word2ketxs20x.scratch.seed1"
+    goal = next(check for check in summary["goals"] if check["ratio"] == 20)
+    assert goal["seeds"] == [1] and goal["valid_nll_percent"] == [pytest.approx(10.0)]  # not the ablation's 1%
+    assert not goal["met"]
+
+
 def test_plateau_compares_best_checkpoints():
     """The converge teacher's curve: its last validation (5.887) is worse than its best (5.850), so the
     gain that counts is best-by-3/4 (6.004 at 1,056) -> best (5.850): 2.6%, not a plateau."""

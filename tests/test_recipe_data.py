@@ -178,7 +178,8 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
 
 
 @pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1",
-                                  "bad extra row", "bad extra distilled row"])
+                                  "bad extra row", "bad extra distilled row",
+                                  "extra row named as a recipe row"])
 def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
@@ -193,6 +194,8 @@ def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
                           r"--extra-row x:full:20:: expected NAME:KIND:RATIO:OPTIONS"),
         "bad extra distilled row": (given + lexicon + ["--extra-row", "ok:see:20:", "--extra-distilled", "a b:see:20:"],
                                     r"--extra-distilled a b:see:20:: expected NAME:KIND:RATIO:OPTIONS"),
+        "extra row named as a recipe row": (given + lexicon + ["--extra-row", "scratch:see:20:--see-rank 3"],
+                                            r"--extra-row scratch:see:20:--see-rank 3: NAME scratch is taken"),
     }[case]
     work = tmp_path / "work"
     result = run_recipe(tool_env(tmp_path), *args, "--workdir", work, timeout=120)

@@ -114,6 +114,9 @@ parse_args() {
     [[ $spec =~ ^[A-Za-z0-9_-]+:(see|see_random|morphte|word2ketxs|tt):([1-9][0-9.]*|-):.*$ ]] \
         || die "$option $spec: expected NAME:KIND:RATIO:OPTIONS (NAME letters, digits, _ or -; KIND see," \
                "see_random, morphte, word2ketxs or tt; RATIO a number or -)"
+    # the recipe's own rows' names, and its distilled ablations' (fairseq_see/recipe/results.py reads them)
+    [[ ! ${spec%%:*} =~ ^(stage1|stage2|seqkd|seqkd-kd|scratch)$|-stage[12]$ ]] \
+        || die "$option $spec: NAME ${spec%%:*} is taken by the recipe's own rows; choose another"
   done
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
   local option value

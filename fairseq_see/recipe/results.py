@@ -97,9 +97,11 @@ def read_rows(workdir):
     return rows
 
 
-# The recipe's model names: KIND RATIO x . VARIANT . seed SEED (teacher apart), e.g. see20x.stage2.seed1
-MODEL_NAME = re.compile(r"(?P<kind>[a-z0-9_]+?)(?P<ratio>\d+)x\."
-                        r"(?P<variant>stage1|stage2|seqkd|seqkd-kd|scratch)\.seed(?P<seed>\d+)")
+# The recipe's model names: KIND RATIO x . VARIANT . seed SEED (teacher apart), e.g. see20x.stage2.seed1;
+# its ablations (--extra-row, --extra-distilled) KIND RATIO x . NAME . seed SEED (from scratch) and
+# KIND RATIO x . NAME-stage1/-stage2 . seed SEED (distilled), the RATIO x left out where they give none
+MODEL_NAME = re.compile(r"(?P<kind>[a-z][a-z0-9_]*?)(?:(?P<ratio>\d+)x)?\.(?P<middle>[A-Za-z0-9_-]+)\.seed(?P<seed>\d+)")
+ABLATION_STAGE = re.compile(r"(?P<ablation>[A-Za-z0-9_-]+)-(?P<variant>stage1|stage2)")
 VARIANTS = {"stage2": "two-stage", "seqkd": "sequence-level KD", "seqkd-kd": "sequence-level + word-level KD",
             "scratch": "from scratch", "stage1": "stage 1 only"}  # in the table's order
 DISTILLED = ("stage2", "seqkd", "seqkd-kd")
@@ -112,29 +114,46 @@ PLATEAU_PERCENT = 2.0
 
 
 def model_name_parts(name):
-    """{"kind", "ratio", "variant", "seed"} of a recipe model name, or None (the teacher, other names)."""
+    """{"kind", "ratio", "variant", "ablation", "seed"} of a recipe model name (ablation None for the recipe's
+    own rows; ratio None for an ablation without one), or None (the teacher, other names)."""
     match = MODEL_NAME.fullmatch(name)
     if match is None:
         return None
-    return {"kind": match["kind"], "ratio": int(match["ratio"]), "variant": match["variant"],
-            "seed": int(match["seed"])}
+    middle, ablation = match["middle"], None
+    if middle not in VARIANTS:
+        stage = ABLATION_STAGE.fullmatch(middle)
+        ablation, middle = (stage["ablation"], stage["variant"]) if stage else (middle, "scratch")
+    elif match["ratio"] is None:
+        return None
+    return {"kind": match["kind"], "ratio": None if match["ratio"] is None else int(match["ratio"]),
+            "variant": middle, "ablation": ablation, "seed": int(match["seed"])}
+
+
+def scratch_name(parts):
+    """The name of the from-scratch row a distilled student is compared with: the same kind, ratio, seed and
+    ablation."""
+    prefix = parts["kind"] + ("" if parts["ratio"] is None else f"{parts['ratio']}x")
+    return f"{prefix}.{parts['ablation'] or 'scratch'}.seed{parts['seed']}"
 
 
 def is_see_two_stage(name):
+    """SEE's own two-stage students (not the ablations)."""
     parts = model_name_parts(name)
-    return parts is not None and parts["kind"] == "see" and parts["variant"] == "stage2"
+    return (parts is not None and parts["kind"] == "see" and parts["variant"] == "stage2"
+            and parts["ablation"] is None)
 
 
 def row_order(row):
-    """Teacher; SEE's distilled students (by ratio), its students from scratch, stage 1; other kinds."""
+    """Teacher; SEE's distilled students (by ratio), its students from scratch, stage 1, its ablations (by
+    name); the same for the other kinds."""
     parts = model_name_parts(row["model"])
     if row["model"] == "teacher":
         return (0,)
     if parts is None:
         return (2, row["model"])
     group = 0 if parts["variant"] in DISTILLED else 1 if parts["variant"] == "scratch" else 2
-    return (1, parts["kind"] != "see", parts["kind"], group, parts["ratio"],
-            list(VARIANTS).index(parts["variant"]), parts["seed"])
+    return (1, parts["kind"] != "see", parts["kind"], parts["ablation"] is not None, parts["ablation"] or "",
+            group, parts["ratio"] or 0, list(VARIANTS).index(parts["variant"]), parts["seed"])
 
 
 def plateau(curve, threshold=PLATEAU_PERCENT):
@@ -209,7 +228,7 @@ def goal_checks(entries, in_domain):
     for ratio, (nll_percent, bleu_drop) in GOALS.items():
         for variant in DISTILLED:
             students = [e for e in entries if e.get("kind") == "see" and e.get("ratio_requested") == ratio
-                        and e.get("variant") == variant and "vs_teacher" in e]
+                        and e.get("variant") == variant and e.get("ablation") is None and "vs_teacher" in e]
             if not students and variant != "stage2":
                 continue
             nll_gaps = [e["vs_teacher"]["valid_nll_percent"] for e in students]
@@ -228,19 +247,19 @@ def goal_checks(entries, in_domain):
 
 def summarize(rows, in_domain="tvsub_test"):
     """The report as data: every row (in table order) with its gaps to the teacher and, for a distilled
-    SEE student, to the same student from scratch (paired bootstrap p-values where the hypotheses are
-    on disk), the teacher's plateau check and the goal checks."""
+    student, to the same student from scratch (paired bootstrap p-values where the hypotheses are on
+    disk), the teacher's plateau check and the goal checks."""
     rows = sorted(rows, key=row_order)
     by_name = {row["model"]: row for row in rows}
     splits = list(dict.fromkeys(split for row in rows for split in row["tests"]))
     teacher = by_name.get("teacher")
     students = [row for row in rows if row is not teacher]
     p_teacher, signatures = paired_p_values(teacher, students, splits) if teacher else ({}, set())
-    scratch_of = {}  # distilled SEE student -> the same student from scratch
+    scratch_of = {}  # distilled student -> the same student from scratch
     for row in students:
         parts = model_name_parts(row["model"])
-        if parts and parts["kind"] == "see" and parts["variant"] in DISTILLED:
-            scratch = f"see{parts['ratio']}x.scratch.seed{parts['seed']}"
+        if parts and parts["variant"] in DISTILLED:
+            scratch = scratch_name(parts)
             if scratch in by_name:
                 scratch_of[row["model"]] = scratch
     p_scratch = {}
@@ -253,7 +272,7 @@ def summarize(rows, in_domain="tvsub_test"):
     for row in rows:
         parts = model_name_parts(row["model"]) or {}
         entry = {"model": row["model"], "kind": parts.get("kind"), "ratio_requested": parts.get("ratio"),
-                 "variant": parts.get("variant"), "seed": parts.get("seed"), "trained_on": row["trained_on"],
+                 "variant": parts.get("variant"), "ablation": parts.get("ablation"), "seed": parts.get("seed"), "trained_on": row["trained_on"],
                  "valid_nll": row.get("valid_nll"),
                  "tests": {split: {m: score[m] for m in ("bleu", "chrf") if m in score}
                            for split, score in row["tests"].items()},
@@ -336,8 +355,8 @@ def results_table(summary, title, note=""):
                   + [f"BLEU vs scratch {split}" for split in splits])
         lines += ["", "## Against the teacher and the same student from scratch", "",
                   "Differences in BLEU with the paired bootstrap p-value (sacreBLEU --paired-bs, 1,000 "
-                  "resamples) against the teacher, and for a distilled SEE student against the SEE student "
-                  "of the same ratio and seed trained from scratch.", "",
+                  "resamples) against the teacher, and for a distilled student against the same student (kind, "
+                  "ratio, seed, ablation) trained from scratch.", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for entry in compared:
             cells = [entry["model"], _number(entry["vs_teacher"]["valid_nll_percent"], "+.1f") + "%"]
