@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import build
+from fairseq_see.errors import UserInputError
 from fairseq_see.lexicon import Entry, Lexicon, build_index
 from fairseq_see.lexicon.index import identity_base, morpheme_index, randomize_sememes
 from fairseq_see.models.tied_table_projection import TiedTableProjection
@@ -409,3 +410,30 @@ def test_each_side_can_have_its_own_ratio(data_dir, caplog):
     assert "(source): type=low_rank requested=8.00x" in notes[0] and "(target): type=low_rank requested=4.00x" in notes[1]
     # 10*64 / (10*e + e*64): e 1 on the source (8.6x), e 2 on the target (4.3x)
     assert model.encoder.embed_tokens.weight_in.shape == (10, 1) and model.decoder.embed_tokens.weight_in.shape == (10, 2)
+
+
+def test_target_budget_share_splits_the_ratio_over_both_tables(data_dir, caplog):
+    """--target-budget-share F: (10*64 + 10*64)/4 = 320 parameters in all, 80% on the target: source
+    640/64 = 10x, target 640/256 = 2.5x (low_rank e 1 and e 3, the picker's nearest)."""
+    low_rank = ("--encoder-embedding-type", "low_rank", "--decoder-embedding-type", "low_rank")
+    with caplog.at_level(logging.INFO):
+        _, model = build(data_dir, *low_rank, "--embedding-compression-ratio", "4", "--target-budget-share", "0.8")
+    messages = [r.getMessage() for r in caplog.records]
+    assert ("embedding budget: --embedding-compression-ratio 4 over both tables, 0.8 of it to the target: "
+            "source 10.00x, target 2.50x") in messages
+    assert model.encoder.embed_tokens.weight_in.shape == (10, 1) and model.decoder.embed_tokens.weight_in.shape == (10, 3)
+    refusals = {
+        ("--embedding-compression-ratio", "4", "--target-budget-share", "1.2"):
+            r"--target-budget-share 1.2: expected a fraction between 0 and 1",
+        ("--embedding-compression-ratio", "4", "--target-budget-share", "0.8", "--decoder-embedding-compression-ratio", "3"):
+            r"give that ratio, without --decoder-embedding-compression-ratio",
+        ("--target-budget-share", "0.8", "--low-rank-dim", "2"): r"splits --embedding-compression-ratio's budget",
+        ("--embedding-compression-ratio", "1.5", "--target-budget-share", "0.99"):
+            r"the target table would get more parameters than a full one \(0\.76x\)",
+    }
+    for options, message in refusals.items():
+        with pytest.raises(UserInputError, match=message):
+            build(data_dir, *low_rank, *options)
+    with pytest.raises(UserInputError, match="needs both sides compressed; --encoder-embedding-type is full"):
+        build(data_dir, "--encoder-embedding-type", "full", "--decoder-embedding-type", "low_rank",
+              "--embedding-compression-ratio", "4", "--target-budget-share", "0.8")

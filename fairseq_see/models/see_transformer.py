@@ -9,7 +9,7 @@ from fairseq.models.transformer import (DEFAULT_MAX_SOURCE_POSITIONS, DEFAULT_MA
 
 from ..errors import UserInputError
 from ..modules.embedding_factory import EMBEDDING_TYPES, Dictionary, build_embedding
-from ..modules.embedding_sizes import DEFAULT_SIZES, sizes_from_args
+from ..modules.embedding_sizes import DEFAULT_SIZES, sizes_from_args, split_budget
 from ..modules.embedding_stats import format_stats
 from ..modules.sememe_entanglement_embedding import NORMS
 from .see_transformer_decoder import SEETransformerDecoder
@@ -40,6 +40,10 @@ class SEETransformerModel(TransformerModel):
                                 help=f"the {side} side's ratio, instead of --embedding-compression-ratio there (the "
                                      "output projection shares the target table, so the target side may deserve "
                                      "more of the budget)")
+        parser.add_argument("--target-budget-share", type=float, metavar="F",
+                            help="with --embedding-compression-ratio X: spend the budget of X over both tables, "
+                                 "(|V_src|*d + |V_tgt|*d)/X parameters, F of it on the target table (which the tied "
+                                 "output projection also reads) and the rest on the source; default: each side at X")
         parser.add_argument("--low-rank-dim", type=int, metavar="E",
                             help=f"low_rank: inner dimension e (default {DEFAULT_SIZES['low_rank_dim']})")
         for kind in ("word2ket", "word2ketxs", "tt", "morphte"):
@@ -116,8 +120,9 @@ class SEETransformerModel(TransformerModel):
         if args.share_all_embeddings:
             raise UserInputError("see_transformer builds one table per language; drop --share-all-embeddings "
                                  "(use --share-decoder-input-output-embed)")
+        ratios = side_ratios(args, len(task.source_dictionary), len(task.target_dictionary))
         (encoder_embed, source_stats), (decoder_embed, target_stats) = (
-            cls.build_side_embedding(args, task, side) for side in ("source", "target"))
+            cls.build_side_embedding(args, task, side, ratios) for side in ("source", "target"))
         encoder = cls.build_encoder(args, task.source_dictionary, encoder_embed)
         decoder = cls.build_decoder(args, task.target_dictionary, decoder_embed)
         model = cls(args, encoder, decoder)
@@ -125,8 +130,8 @@ class SEETransformerModel(TransformerModel):
         return model
 
     @classmethod
-    def build_side_embedding(cls, args, task, side):
-        """The token embedding of one side, and its stats (both logged)."""
+    def build_side_embedding(cls, args, task, side, ratios):
+        """The token embedding of one side at ``ratios[prefix]`` (``side_ratios``), and its stats (both logged)."""
         prefix = "encoder" if side == "source" else "decoder"
         fairseq_dictionary = task.source_dictionary if side == "source" else task.target_dictionary
         dictionary = Dictionary(fairseq_dictionary.symbols, fairseq_dictionary.count, fairseq_dictionary.pad(),
@@ -137,7 +142,7 @@ class SEETransformerModel(TransformerModel):
                "random_seed": getattr(args, "see_random_seed", None), "norm": args.see_norm}
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
-            sizes=sizes_from_args(args), ratio=side_ratio(args, prefix), see=see,
+            sizes=sizes_from_args(args), ratio=ratios[prefix], see=see,
             indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias,
             dense_rows=args.dense_rows)
         if getattr(embedding, "placeholder", False):
@@ -156,6 +161,27 @@ def side_ratio(args, prefix):
     """The compression ratio asked for one side: its own option, else the shared one (None: sizes given)."""
     own = getattr(args, f"{prefix}_embedding_compression_ratio", None)
     return own if own is not None else getattr(args, "embedding_compression_ratio", None)
+
+
+def side_ratios(args, source_vocab, target_vocab):
+    """{"encoder": ratio, "decoder": ratio} (None: sizes given): each side's ``side_ratio``, or with
+    --target-budget-share the shared ratio's budget split between the two tables (one line logs it)."""
+    share = getattr(args, "target_budget_share", None)
+    if share is None:
+        return {prefix: side_ratio(args, prefix) for prefix in ("encoder", "decoder")}
+    own = [f"--{p}-embedding-compression-ratio" for p in ("encoder", "decoder")
+           if getattr(args, f"{p}_embedding_compression_ratio", None) is not None]
+    if getattr(args, "embedding_compression_ratio", None) is None or own:
+        raise UserInputError("--target-budget-share splits --embedding-compression-ratio's budget: give that "
+                             "ratio" + (f", without {' and '.join(own)}" if own else ""))
+    full = [side for side in ("encoder", "decoder") if getattr(args, f"{side}_embedding_type") == "full"]
+    if full:
+        raise UserInputError(f"--target-budget-share needs both sides compressed; --{full[0]}-embedding-type is full")
+    source, target = split_budget(source_vocab * args.encoder_embed_dim, target_vocab * args.decoder_embed_dim,
+                                  args.embedding_compression_ratio, share)
+    logger.info(f"embedding budget: --embedding-compression-ratio {args.embedding_compression_ratio:g} over both "
+                f"tables, {share:g} of it to the target: source {source:.2f}x, target {target:.2f}x")
+    return {"encoder": source, "decoder": target}
 
 
 def see_base_architecture(args):

@@ -60,6 +60,24 @@ def ratio_beside(vocab, dim, ratio, dense_rows=0, output_bias=False):
     return vocab * dim / budget
 
 
+def split_budget(source_full, target_full, ratio, target_share):
+    """(source ratio, target ratio) that spend the budget of ``ratio`` over both tables,
+    (source_full + target_full) / ratio parameters, ``target_share`` of it on the target table (which the
+    tied output projection also reads). ``*_full``: |V|·d of a side's full table."""
+    check_ratio(ratio)
+    if not isinstance(target_share, numbers.Real) or not 0 < target_share < 1:
+        raise UserInputError(f"--target-budget-share {target_share}: expected a fraction between 0 and 1 (the "
+                             "target table's part of both tables' parameters)")
+    budget = (source_full + target_full) / ratio
+    ratios = source_full / ((1 - target_share) * budget), target_full / (target_share * budget)
+    if min(ratios) < 1:
+        side = "source" if ratios[0] < 1 else "target"
+        raise UserInputError(f"--target-budget-share {target_share:g} at --embedding-compression-ratio {ratio:g}: "
+                             f"the {side} table would get more parameters than a full one ({min(ratios):.2f}x); "
+                             "choose a share nearer the tables' sizes or a higher ratio")
+    return ratios
+
+
 def missed(ratio, achieved, tolerance=0.05):
     """Is ``achieved`` farther from the requested ``ratio`` than ``tolerance`` (relative)?"""
     return abs(math.log(achieved / ratio)) > math.log1p(tolerance)
