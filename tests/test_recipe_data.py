@@ -266,24 +266,30 @@ def test_scratch_only_trains_no_teacher(tmp_path):
     assert sorted(os.listdir(work / "ckpt")) == ["see20x.scratch.seed1"]
 
 
-def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
-    """--extra-row NAME:KIND:RATIO:OPTIONS: one more from-scratch row at the same budget, its options after the
-    row's own (so they override), trained after the recipe's rows (here --scratch-only: SEE from scratch);
-    RATIO - leaves the sizes to the options. The data steps and fairseq are stood in for: this is the
-    recipe's order and its fairseq-train options."""
+def stood_in_pipeline(tmp_path, options):
+    """The recipe's steps in order with the data steps and fairseq stood in for: the TRAIN NAME OPTIONS...
+    and EVALUATE NAME OPTIONS... lines it would run (its order and its fairseq-train options)."""
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     script = (f'source "{PIPELINE_SH}"\n'
               'prepare_raw() { echo "TVsub" > "$WORKDIR/raw/TRAINED_ON"; }; check_and_segment() { :; }; binarize() { :; }\n'
-              'train() { echo "TRAIN $*"; }; evaluate() { echo "EVALUATE $1"; }; fairseq-see-recipe() { :; }\n'
+              'train() { echo "TRAIN $*"; }; evaluate() { echo "EVALUATE $*"; }; fairseq-see-recipe() { :; }\n'
               f'tests=(); pipeline_main demo DEMO : -- --train-zh {train[0]} --train-en {train[1]} '
               f'--valid-zh {train[0]} --valid-en {train[1]} --lexicon {write(tmp_path / "lex.txt", LEXICON)} '
-              f'--workdir {tmp_path / "work"} --profile converge --ratios 20 --seeds "1 2" --scratch - --scratch-only '
-              '--extra-row "noln:see:20:--see-norm affine" --extra-row "ident:see:-:--see-order 2 --see-rank 21" '
-              '--extra-distilled "bias:see:20:--tied-output-bias"')  # needs the teacher: not with --scratch-only
+              f'--workdir {tmp_path / "work"} --profile converge {options}')
     result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    calls = [line.split() for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE"))]
+    return [line for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE"))]
+
+
+def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
+    """--extra-row NAME:KIND:RATIO:OPTIONS: one more from-scratch row at the same budget, its options after the
+    row's own (so they override), trained after the recipe's rows (here --scratch-only: SEE from scratch);
+    RATIO - leaves the sizes to the options."""
+    calls = [line.split() for line in stood_in_pipeline(tmp_path, (
+        '--ratios 20 --seeds "1 2" --scratch - --scratch-only --extra-row "noln:see:20:--see-norm affine" '
+        '--extra-row "ident:see:-:--see-order 2 --see-rank 21" '
+        '--extra-distilled "bias:see:20:--tied-output-bias"'))]  # needs the teacher: not with --scratch-only
     assert [call[:2] for call in calls] == [
         ["TRAIN", "see20x.scratch.seed1"], ["EVALUATE", "see20x.scratch.seed1"],
         ["TRAIN", "see20x.scratch.seed2"], ["EVALUATE", "see20x.scratch.seed2"],
@@ -299,20 +305,11 @@ def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
 def test_extra_distilled_rows_take_the_two_stages_with_their_own_options(tmp_path):
     """--extra-distilled NAME:KIND:RATIO:OPTIONS: the recipe's two stages with OPTIONS at the end of both
     stages' options, rows KIND${RATIO}x.NAME-stage1/-stage2.seedN (stage 2 evaluated), after the
-    --extra-row rows; the stand-ins as in the test above."""
-    train = write_pair(tmp_path / "train", ["你好"], ["hello"])
-    script = (f'source "{PIPELINE_SH}"\n'
-              'prepare_raw() { echo "TVsub" > "$WORKDIR/raw/TRAINED_ON"; }; check_and_segment() { :; }; binarize() { :; }\n'
-              'train() { echo "TRAIN $*"; }; evaluate() { echo "EVALUATE $*"; }; fairseq-see-recipe() { :; }\n'
-              f'tests=(); pipeline_main demo DEMO : -- --train-zh {train[0]} --train-en {train[1]} '
-              f'--valid-zh {train[0]} --valid-en {train[1]} --lexicon {write(tmp_path / "lex.txt", LEXICON)} '
-              f'--workdir {tmp_path / "work"} --profile converge --stage1 fit-kd --ratios 20 --seeds 1 --scratch - '
-              '--seqkd - --distilled - --extra-distilled "asym:see:20:--decoder-embedding-compression-ratio 11" '
-              '--extra-row "noln:see:20:--see-norm affine"')
-    result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    calls = [line for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE"))]
+    --extra-row rows."""
+    calls = stood_in_pipeline(tmp_path, (
+        '--stage1 fit-kd --ratios 20 --seeds 1 --scratch - --seqkd - --distilled - '
+        '--extra-distilled "asym:see:20:--decoder-embedding-compression-ratio 11" '
+        '--extra-row "noln:see:20:--see-norm affine"'))
     assert [call.split()[:2] for call in calls] == [
         ["TRAIN", "teacher"], ["EVALUATE", "teacher"],
         ["TRAIN", "see20x.stage1.seed1"], ["TRAIN", "see20x.stage2.seed1"], ["EVALUATE", "see20x.stage2.seed1"],
