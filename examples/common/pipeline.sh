@@ -119,7 +119,7 @@ parse_args() {
         || die "$option $spec: NAME ${spec%%:*} is taken by the recipe's own rows; choose another"
   done
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
-  local option value
+  local value
   for option in spm-zh:"$SPM_ZH_OPTION" spm-en:"$SPM_EN_OPTION" max-positions:"$MAX_POSITIONS"; do
     value=${option#*:}
     [[ -z $value || $value =~ ^[1-9][0-9]*$ ]] || die "--${option%%:*} $value: expected a positive whole number"
@@ -576,6 +576,9 @@ student_options() {
       --decoder-embedding-type "$1" "${ratio[@]}" "${EARLY_STOP[@]}"
 }
 
+# row_prefix KIND RATIO: how the rows of KIND at RATIO are named, KIND${RATIO}x. (RATIO -: KIND.)
+row_prefix() { if [ "$2" = - ]; then echo "$1."; else echo "$1$2x."; fi; }
+
 # two_stage KIND SEED RATIO [VARIANT FAIRSEQ_TRAIN_ARGS...]: KIND${RATIO}x.stage1.seedSEED and
 # KIND${RATIO}x.stage2.seedSEED, distilled from the teacher (stage 2 evaluated); VARIANT names them
 # KIND${RATIO}x.VARIANT-stage1/-stage2.seedSEED (RATIO -: KIND.VARIANT-...), the FAIRSEQ_TRAIN_ARGS after
@@ -583,8 +586,7 @@ student_options() {
 two_stage() {
   local kind=$1 seed=$2 ratio=$3 options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt prefix extra
   shift 3
-  prefix=$kind${ratio}x.
-  [ "$ratio" != - ] || prefix=$kind.
+  prefix=$(row_prefix "$kind" "$ratio")
   if [ $# -gt 0 ]; then prefix=$prefix$1-; shift; fi
   local s1=${prefix}stage1.seed$seed
   extra=("$@")
@@ -626,8 +628,7 @@ from_scratch() {
   local kind=$1 seed=$2 ratio=$3 variant=scratch options updates=$((STAGE1_UPDATES + STAGE2_UPDATES)) name
   shift 3
   if [ $# -gt 0 ]; then variant=$1; shift; fi
-  name=$kind${ratio}x.$variant.seed$seed
-  [ "$ratio" != - ] || name=$kind.$variant.seed$seed
+  name=$(row_prefix "$kind" "$ratio")$variant.seed$seed
   mapfile -t options < <(student_options "$kind" "$ratio")
   train "$name" "$seed" "${options[@]}" --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
       --warmup-updates $((updates / 10 + 1)) --max-update "$updates" "$@"

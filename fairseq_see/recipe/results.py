@@ -272,7 +272,8 @@ def summarize(rows, in_domain="tvsub_test"):
     for row in rows:
         parts = model_name_parts(row["model"]) or {}
         entry = {"model": row["model"], "kind": parts.get("kind"), "ratio_requested": parts.get("ratio"),
-                 "variant": parts.get("variant"), "ablation": parts.get("ablation"), "seed": parts.get("seed"), "trained_on": row["trained_on"],
+                 "variant": parts.get("variant"), "ablation": parts.get("ablation"), "seed": parts.get("seed"),
+                 "trained_on": row["trained_on"],
                  "valid_nll": row.get("valid_nll"),
                  "tests": {split: {m: score[m] for m in ("bleu", "chrf") if m in score}
                            for split, score in row["tests"].items()},
