@@ -412,6 +412,22 @@ def test_each_side_can_have_its_own_ratio(data_dir, caplog):
     assert model.encoder.embed_tokens.weight_in.shape == (10, 1) and model.decoder.embed_tokens.weight_in.shape == (10, 2)
 
 
+def test_each_side_can_have_its_own_dense_rows(data_dir):
+    """--encoder-/--decoder-dense-rows K: a side's own dense rows instead of --dense-rows there (0: none);
+    a refusal names the option that asked."""
+    word2ketxs = ("--encoder-embedding-type", "word2ketxs", "--decoder-embedding-type", "word2ketxs")
+    _, model = build(data_dir, *word2ketxs, "--decoder-dense-rows", "3")
+    assert model.encoder.embed_tokens.dense_rows is None and model.decoder.embed_tokens.dense_rows.shape == (3, 64)
+    _, model = build(data_dir, *word2ketxs, "--dense-rows", "2", "--encoder-dense-rows", "0")
+    assert model.encoder.embed_tokens.dense_rows is None and model.decoder.embed_tokens.dense_rows.shape == (2, 64)
+    assert model.decoder.embed_tokens.stats()["sizes"]["dense_rows"] == 2
+    with pytest.raises(UserInputError, match=r"--decoder-dense-rows 12: expected 1 to 9"):
+        build(data_dir, *word2ketxs, "--dense-rows", "2", "--decoder-dense-rows", "12")
+    with pytest.raises(UserInputError, match=r"--encoder-dense-rows 4: at --embedding-compression-ratio 4 a table of "
+                                             r"\|V\| 10 may have 2 rows' worth"):
+        build(data_dir, *word2ketxs, "--embedding-compression-ratio", "4", "--encoder-dense-rows", "4")
+
+
 def test_target_budget_share_splits_the_ratio_over_both_tables(data_dir, caplog):
     """--target-budget-share F: (10*64 + 10*64)/4 = 320 parameters in all, 80% on the target: source
     640/64 = 10x, target 640/256 = 2.5x (low_rank e 1 and e 3, the picker's nearest)."""

@@ -179,7 +179,7 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
 
 @pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1",
                                   "bad extra row", "bad extra distilled row",
-                                  "extra row named as a recipe row"])
+                                  "extra row named as a recipe row", "bad updates", "updates within stage 1"])
 def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
@@ -196,6 +196,9 @@ def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
                                     r"--extra-distilled a b:see:20:: expected NAME:KIND:RATIO:OPTIONS"),
         "extra row named as a recipe row": (given + lexicon + ["--extra-row", "scratch:see:20:--see-rank 3"],
                                             r"--extra-row scratch:see:20:--see-rank 3: NAME scratch is taken"),
+        "bad updates": (given + lexicon + ["--updates", "3k"], r"--updates 3k: expected a positive whole number"),
+        "updates within stage 1": (given + lexicon + ["--profile", "converge", "--updates", "150"],
+                                   r"--updates 150: the students' stage 1 alone has 150 at profile converge; give more"),
     }[case]
     work = tmp_path / "work"
     result = run_recipe(tool_env(tmp_path), *args, "--workdir", work, timeout=120)
@@ -324,6 +327,33 @@ def test_extra_distilled_rows_take_the_two_stages_with_their_own_options(tmp_pat
     assert asym2 == stage2.replace("see20x.stage1.seed1", "see20x.asym-stage1.seed1").replace(
         "see20x.stage2.seed1", "see20x.asym-stage2.seed1").replace(" --warmup-updates", extra + " --warmup-updates")
     assert asym_evaluated == evaluated.replace("see20x.", "see20x.asym-")
+
+
+def test_extra_only_trains_the_teacher_and_the_extra_rows_alone(tmp_path):
+    """--extra-only: none of the recipe's own student rows (nor a second seed's teacher), only the teacher and
+    the --extra-row / --extra-distilled rows; with --scratch-only, the --extra-row rows alone."""
+    options = ('--stage1 fit-kd --ratios "20 80" --seeds "1 2" --extra-only --extra-row "noln:see:20:--see-norm affine" '
+               '--extra-distilled "asym:see:20:--decoder-embedding-compression-ratio 11"')
+    assert [call.split()[:2] for call in stood_in_pipeline(tmp_path, options)] == [
+        ["TRAIN", "teacher"], ["EVALUATE", "teacher"],
+        ["TRAIN", "see20x.noln.seed1"], ["EVALUATE", "see20x.noln.seed1"],
+        ["TRAIN", "see20x.asym-stage1.seed1"], ["TRAIN", "see20x.asym-stage2.seed1"],
+        ["EVALUATE", "see20x.asym-stage2.seed1"]]
+    assert [call.split()[:2] for call in stood_in_pipeline(tmp_path, options + " --scratch-only")] == [
+        ["TRAIN", "see20x.noln.seed1"], ["EVALUATE", "see20x.noln.seed1"]]
+
+
+def test_updates_sets_the_teacher_and_every_student_to_one_budget(tmp_path):
+    """--updates N: the teacher and a student from scratch train N updates, a distilled student the profile's
+    stage 1 (converge: 150) and N - 150 in stage 2; each warm-up is a tenth of its stage, plus one."""
+    calls = {call.split()[1]: call for call in stood_in_pipeline(tmp_path, (
+        '--stage1 fit-kd --ratios 20 --seeds 1 --scratch - --seqkd - --distilled - --updates 3000'))
+        if call.startswith("TRAIN")}
+    assert list(calls) == ["teacher", "see20x.stage1.seed1", "see20x.stage2.seed1", "see20x.scratch.seed1"]
+    assert calls["teacher"].endswith("--max-update 3000")
+    assert "--warmup-updates 16 --max-update 150" in calls["see20x.stage1.seed1"]
+    assert calls["see20x.stage2.seed1"].endswith("--warmup-updates 286 --max-update 2850")
+    assert calls["see20x.scratch.seed1"].endswith("--warmup-updates 301 --max-update 3000")
 
 
 def test_a_work_dir_carries_on_from_another_checkout(tmp_path):

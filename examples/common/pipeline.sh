@@ -35,9 +35,10 @@ usage() {
 usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:EN ...]
           [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
-          [--spm-zh N] [--spm-en N] [--max-positions N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
+          [--spm-zh N] [--spm-en N] [--max-positions N] [--updates N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
           [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
-          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--extra-distilled NAME:KIND:RATIO:OPTIONS ...] [--data-only]
+          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--extra-distilled NAME:KIND:RATIO:OPTIONS ...] [--extra-only]
+          [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -46,6 +47,8 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
   sentencepiece must keep, with a line saying so). --max-positions: fairseq's --max-source-positions
   and --max-target-positions (default 1024); longer training/validation pairs are dropped and longer
   test lines cut, each file's count printed.
+--updates N: the teacher's updates (default: the profile's); every student gets the same N (from
+  scratch: N; distilled: the profile's stage 1, stage 2 the rest), so budgets stay equal.
 --seqkd / --distilled: the sequence-level KD students (ce, kd) and the other compressors distilled
   (morphte, word2ketxs, tt; all), in that order, at the first ratio and seed (default: the profile's;
   -: none). Two runs on one work dir may split the rows between them (different --ratios/--seeds).
@@ -67,6 +70,8 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
 --extra-distilled NAME:KIND:RATIO:OPTIONS: the same, distilled in the recipe's two stages (OPTIONS in
   both) at the first seed, after the --extra-row rows and not with --scratch-only: KIND\${RATIO}x.NAME-stage1
   and KIND\${RATIO}x.NAME-stage2.seedN (evaluated), e.g. --extra-distilled "bias:see:20:--tied-output-bias".
+--extra-only: of the rows, train only the teacher and the --extra-row/--extra-distilled ones (with
+  --scratch-only: only the --extra-row ones), for an ablation beside rows already made.
 EOF
 }
 
@@ -75,7 +80,7 @@ EOF
 parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
-  WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 SEQKD_OPTION="" DISTILLED_OPTION=""
+  WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" EXTRA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 UPDATES_OPTION="" SEQKD_OPTION="" DISTILLED_OPTION=""
   SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=() EXTRA_ROWS=() EXTRA_DISTILLED=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -95,12 +100,14 @@ parse_args() {
       --spm-zh)       SPM_ZH_OPTION=$2; shift 2 ;;
       --spm-en)       SPM_EN_OPTION=$2; shift 2 ;;
       --max-positions) MAX_POSITIONS=$2; shift 2 ;;
+      --updates)      UPDATES_OPTION=$2; shift 2 ;;
       --seqkd)        SEQKD_OPTION=$2; shift 2 ;;
       --distilled)    DISTILLED_OPTION=$2; shift 2 ;;
       --scratch)      SCRATCH_OPTION=$2; shift 2 ;;
       --stage1)       STAGE1=$2;       shift 2 ;;
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       --scratch-only) SCRATCH_ONLY=1;  shift ;;
+      --extra-only)   EXTRA_ONLY=1;    shift ;;
       --extra-row)    EXTRA_ROWS+=("$2"); shift 2 ;;
       --extra-distilled) EXTRA_DISTILLED+=("$2"); shift 2 ;;
       -h|--help) usage; exit 0 ;;
@@ -120,7 +127,8 @@ parse_args() {
   done
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
   local value
-  for option in spm-zh:"$SPM_ZH_OPTION" spm-en:"$SPM_EN_OPTION" max-positions:"$MAX_POSITIONS"; do
+  for option in spm-zh:"$SPM_ZH_OPTION" spm-en:"$SPM_EN_OPTION" max-positions:"$MAX_POSITIONS" \
+                updates:"$UPDATES_OPTION"; do
     value=${option#*:}
     [[ -z $value || $value =~ ^[1-9][0-9]*$ ]] || die "--${option%%:*} $value: expected a positive whole number"
   done
@@ -224,6 +232,11 @@ set_profile() {
   RATIOS=${RATIOS:-${ratios//,/ }}
   SEEDS=${SEEDS:-${seeds//,/ }}
   SPM_ZH=${SPM_ZH_OPTION:-$SPM_ZH} SPM_EN=${SPM_EN_OPTION:-$SPM_EN}
+  if [ -n "$UPDATES_OPTION" ]; then  # stage 1 keeps the profile's length; stage 2 takes the rest
+    [ "$UPDATES_OPTION" -gt "$STAGE1_UPDATES" ] \
+        || die "--updates $UPDATES_OPTION: the students' stage 1 alone has $STAGE1_UPDATES at profile $PROFILE; give more"
+    TEACHER_UPDATES=$UPDATES_OPTION STAGE2_UPDATES=$((UPDATES_OPTION - STAGE1_UPDATES))
+  fi
   SEQKD=${SEQKD_OPTION:-${SEQKD//,/ }} DISTILLED=${DISTILLED_OPTION:-${DISTILLED//,/ }}
   [ "$SEQKD" != - ] || SEQKD=""
   [ "$DISTILLED" != - ] || DISTILLED=""
@@ -674,7 +687,7 @@ pipeline_main() {
   parse_args "$dataset" official_tests "$@"
   set_profile
   make_workdir
-  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY MAX_POSITIONS \
+  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY EXTRA_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS EXTRA_DISTILLED \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
@@ -703,6 +716,7 @@ pipeline_main() {
   fi
   local seed ratio
   for seed in $SEEDS; do
+    [ -z "$EXTRA_ONLY" ] || break
     for ratio in $RATIOS; do
       # further seeds repeat the first ratio only: they measure run-to-run noise
       [ "$seed" = "${SEEDS%% *}" ] || [ "$ratio" = "${RATIOS%% *}" ] || continue

@@ -78,6 +78,10 @@ class SEETransformerModel(TransformerModel):
                             help="the K most frequent tokens of each compressed side also get a full row of their "
                                  "own, added to the rebuilt one (K*d parameters, counted; with "
                                  "--embedding-compression-ratio the compressor is sized so both reach it; default 0)")
+        for prefix, side in (("encoder", "source"), ("decoder", "target")):
+            parser.add_argument(f"--{prefix}-dense-rows", type=int, metavar="K",
+                                help=f"the {side} side's dense rows, instead of --dense-rows there (the target "
+                                     "table is also the output projection)")
 
     @classmethod
     def from_pretrained(cls, model_name_or_path, checkpoint_file="model.pt", data_name_or_path=".", **kwargs):
@@ -144,7 +148,7 @@ class SEETransformerModel(TransformerModel):
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=ratios[prefix], see=see,
             indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias,
-            dense_rows=args.dense_rows)
+            **side_dense_rows(args, prefix))
         if getattr(embedding, "placeholder", False):
             stats = None  # the checkpoint's index decides the sizes
         for line in notes + ([format_stats(stats)] if stats else []):
@@ -161,6 +165,15 @@ def side_ratio(args, prefix):
     """The compression ratio asked for one side: its own option, else the shared one (None: sizes given)."""
     own = getattr(args, f"{prefix}_embedding_compression_ratio", None)
     return own if own is not None else getattr(args, "embedding_compression_ratio", None)
+
+
+def side_dense_rows(args, prefix):
+    """The dense rows asked for one side, its own option else the shared --dense-rows, and that option's name:
+    build_embedding's ``dense_rows`` and ``dense_option``."""
+    own = getattr(args, f"{prefix}_dense_rows", None)
+    if own is None:
+        return {"dense_rows": args.dense_rows, "dense_option": "--dense-rows"}
+    return {"dense_rows": own, "dense_option": f"--{prefix}-dense-rows"}
 
 
 def side_ratios(args, source_vocab, target_vocab):

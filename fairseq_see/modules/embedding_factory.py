@@ -65,7 +65,7 @@ class Dictionary:
 
 
 def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, indexes=None, output_bias=False,
-                    dense_rows=0):
+                    dense_rows=0, dense_option="--dense-rows"):
     """A token embedding of ``kind`` for ``dictionary``. Returns ``(embedding, stats, notes)``.
 
     ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
@@ -80,6 +80,7 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     ``output_bias``: give a compressed table a per-token bias for the tied output logits.
     ``dense_rows``: give the K most frequent tokens of a compressed table full rows of their own (added
     to the rebuilt ones). With ``ratio`` the compressor is sized so that it and these reach it together.
+    ``dense_option``: the option that asked for them (--dense-rows, or a side's own), named in refusals.
     ``notes`` are log lines of what the ratio picker chose.
     """
     vocab = len(dictionary.symbols)
@@ -91,9 +92,9 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
         return Embedding(vocab, dim, dictionary.pad), full_embedding_stats(vocab, dim, side), []
     if kind not in ("see", "see_random") + BASELINE_TYPES:
         raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
-    dense_ids = most_frequent_tokens(dictionary, dense_rows) if dense_rows else []
+    dense_ids = most_frequent_tokens(dictionary, dense_rows, dense_option) if dense_rows else []
     # the ratio counts what is added beside the compressor, so the compressor is sized for what is left
-    compressor_ratio = (ratio_beside(vocab, dim, ratio, dense_rows, output_bias) if ratio and (dense_rows or output_bias)
+    compressor_ratio = (ratio_beside(vocab, dim, ratio, dense_rows, output_bias, dense_option) if ratio and (dense_rows or output_bias)
                         else ratio)
     if kind in ("see", "see_random"):
         embedding, notes = _see_embedding(kind, side, dictionary, dim, compressor_ratio, see, indexes)
@@ -113,11 +114,11 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     return embedding, embedding.stats(), notes
 
 
-def most_frequent_tokens(dictionary, k):
+def most_frequent_tokens(dictionary, k, option="--dense-rows"):
     """The ids of the ``k`` tokens of highest count (ties: the lower id), padding excluded."""
     candidates = [v for v in range(len(dictionary.symbols)) if v != dictionary.pad]
     if not 0 < k <= len(candidates):
-        raise UserInputError(f"--dense-rows {k}: expected 1 to {len(candidates)} (the tokens of {dictionary.path} "
+        raise UserInputError(f"{option} {k}: expected 1 to {len(candidates)} (the tokens of {dictionary.path} "
                              "but padding)")
     return sorted(candidates, key=lambda v: (-dictionary.counts[v], v))[:k]
 

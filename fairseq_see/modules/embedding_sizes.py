@@ -48,12 +48,13 @@ def check_ratio(ratio):
                              "embedding's parameters; 1 is the size of a full table, 20 a twentieth of it)")
 
 
-def ratio_beside(vocab, dim, ratio, dense_rows=0, output_bias=False):
+def ratio_beside(vocab, dim, ratio, dense_rows=0, output_bias=False, dense_option="--dense-rows"):
     """The ratio a compressor must reach so that it, ``dense_rows`` full rows of d and (``output_bias``) a
-    per-token output bias reach ``ratio`` together: |V|·d / (|V|·d/ratio − rows·d − |V|)."""
+    per-token output bias reach ``ratio`` together: |V|·d / (|V|·d/ratio − rows·d − |V|). ``dense_option``:
+    the option that asked for the rows, for the refusal."""
     budget = vocab * dim / ratio - dense_rows * dim - (vocab if output_bias else 0)  # the compressor's
     if budget <= 0:
-        extras = ([f"--dense-rows {dense_rows}"] if dense_rows else []) + (["--tied-output-bias"] if output_bias else [])
+        extras = ([f"{dense_option} {dense_rows}"] if dense_rows else []) + (["--tied-output-bias"] if output_bias else [])
         raise UserInputError(f"{' and '.join(extras)}: at --embedding-compression-ratio {ratio:g} a table of |V| "
                              f"{vocab} may have {vocab / ratio:.0f} rows' worth of parameters in all; use fewer "
                              "dense rows" + (", no output bias" if output_bias else "") + " or a lower ratio")
