@@ -210,6 +210,26 @@ def test_see_picker_prices_identity_ranks_against_shared_units(ratio):
     assert config["min_readers"] > 2 and achieved == pytest.approx(80, rel=0.05)
 
 
+def test_see_max_slots_lets_the_picker_buy_identity_ranks_instead_of_shared_units():
+    """A budget that 16 slots spend on shared units (min_readers 2) goes to identity ranks once more slots
+    are allowed; the sizes stay within the cap, and a cap below 2 is refused in one line."""
+    vocab, dim = 6000, 128
+
+    def row_count(order, rank, tables, identity_ranks, min_readers):
+        shared = 1300 * 2 // min_readers + 100
+        return shared * min(rank - identity_ranks, tables) + identity_ranks * order * identity_base(vocab, order)
+
+    capped, params, _ = pick_see_size(row_count, vocab, dim, 11.19)
+    assert capped["rank"] <= MAX_SLOTS
+    wide, wide_params, achieved = pick_see_size(row_count, vocab, dim, 11.19, max_slots=40)
+    assert achieved == pytest.approx(11.19, rel=0.05) and 16 < wide["rank"] <= 40
+    assert wide["identity_ranks"] > capped["identity_ranks"]
+    narrow, _, _ = pick_see_size(row_count, vocab, dim, 11.19, max_slots=4)
+    assert narrow["rank"] <= 4
+    with pytest.raises(UserInputError, match=r"--see-max-slots 1: expected a whole number >= 2"):
+        pick_see_size(row_count, vocab, dim, 20, max_slots=1)
+
+
 def test_built_baseline_reports_the_picked_ratio():
     symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(2000)]
     emb, stats, (note,) = build_embedding("low_rank", "target", Dictionary(symbols, [1] * len(symbols), 1), 64,

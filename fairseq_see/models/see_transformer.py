@@ -65,6 +65,10 @@ class SEETransformerModel(TransformerModel):
         parser.add_argument("--see-min-readers", type=int, metavar="K",
                             help="a sememe or morpheme read by fewer than K tokens becomes a pad unit (default 2; "
                                  "the ratio picker raises it for small budgets: fewer, more widely shared units)")
+        parser.add_argument("--see-max-slots", type=int, metavar="N",
+                            help="with --embedding-compression-ratio: the most slots the picker gives a token "
+                                 "(default 16: each slot costs a product in every training step's table rebuild; "
+                                 "more buys identity ranks where the cap leaves the budget to shared units)")
         parser.add_argument("--see-tables", type=int, metavar="M",
                             help="unit tables; slot k reads table k mod M (a table holds only the units its slots read)")
         parser.add_argument("--see-norm", choices=NORMS,
@@ -142,7 +146,7 @@ class SEETransformerModel(TransformerModel):
                                 task.dictionary_path(task.language(side)))
         see = {"order": DEFAULT_SEE_ORDER if args.see_order is None else args.see_order, "rank": args.see_rank, "tables": args.see_tables,
                "identity_ranks": args.see_identity_ranks, "min_readers": args.see_min_readers,
-               "fixed_order": args.see_order,
+               "fixed_order": args.see_order, "max_slots": getattr(args, "see_max_slots", None),
                "random_seed": getattr(args, "see_random_seed", None), "norm": args.see_norm}
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),

@@ -29,8 +29,8 @@ from fairseq.models.transformer import Embedding
 from ..errors import UserInputError
 from ..lexicon.dictionary import dictionary_checksum
 from ..lexicon.index import morpheme_index, randomize_sememes
-from .embedding_sizes import (DEFAULT_SIZES, check_ratio, missed, pick_see_size, pick_size, ratio_beside,
-                              ratio_note)
+from .embedding_sizes import (DEFAULT_SIZES, MAX_SLOTS, check_ratio, missed, pick_see_size, pick_size,
+                              ratio_beside, ratio_note)
 from .embedding_stats import full_embedding_stats
 from .low_rank_embedding import LowRankEmbedding
 from .morph_te_embedding import MorphTEEmbedding
@@ -71,7 +71,8 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
     ``ratio``: pick the size knob for |V|·d/params ~= ratio instead (the configured order preferred).
     ``see``: SEE's ``{"order", "rank", "tables", "identity_ranks", "min_readers", "random_seed"}`` and, for the ratio
-    picker, ``fixed_order`` (an order the user chose; None: the picker chooses it too).
+    picker, ``fixed_order`` (an order the user chose; None: the picker chooses it too) and ``max_slots`` (None:
+    ``MAX_SLOTS``).
     ``indexes``: this side's indexes: ``indexes.index(order, rank, tables, required, identity_ranks,
     min_readers)`` (None when there is none to build: then the model is a placeholder a checkpoint
     fills, or, when not ``required``, those sizes are skipped), ``indexes.builder()`` (the
@@ -153,7 +154,8 @@ def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     if builder is not None:
         # the rows depend on the order, the slots, the tables and the identity ranks: price them all
         config, _, achieved = pick_see_size(builder.row_count, len(dictionary.symbols), dim, ratio,
-                                            order=see.get("fixed_order"))
+                                            order=see.get("fixed_order"),
+                                            max_slots=MAX_SLOTS if see.get("max_slots") is None else see["max_slots"])
         order, rank, tables, identity_ranks, min_readers = (
             config[k] for k in ("order", "rank", "tables", "identity_ranks", "min_readers"))
         _ratio_note(notes, side, kind, ratio, achieved, config)

@@ -137,11 +137,13 @@ SEE_MIN_READERS = (2, 4, 8, 16, 32, 64, 128, 256)
 # time of one rebuild, forward and backward, at 16 slots, one thread: 29 ms at |V| 6k, d 64; 47 ms at
 # 8k, d 256; 171 ms at 16k, d 512 (at 56 slots, 6k, d 64: 140 ms, a third of that model's step). At
 # the cpu profile's shape (8k + 8k, d 256, 3+3 layers) 24-32 slots made the training step 17% slower
-# than full's; 16 keep it within a few per cent (benchmarks/RESULTS.md).
+# than full's; 16 keep it within a few per cent (benchmarks/RESULTS.md). --see-max-slots trades that
+# speed for capacity: word2ketXS, which has no such cap, spends a budget the cap leaves to shared units
+# on more ranks.
 MAX_SLOTS = 16
 
 
-def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, preference=None):
+def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, preference=None, max_slots=MAX_SLOTS):
     """SEE's sizes for a requested ratio: ``(config, params, achieved_ratio)``, config with order,
     rank (slots), tables, identity_ranks and min_readers.
 
@@ -150,7 +152,11 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, pref
     ``order`` when given) and each ``SEE_MIN_READERS``, the identity ranks, which add a few rows
     each, are the fine knob; the first sizes that get within ``tolerance`` win, else the nearest.
     ``preference`` replaces ``SEE_PREFERENCE`` (benchmarks/table_fit.py compares the choices).
+    ``max_slots``: the most slots a token may have (each costs a product in every rebuild).
     """
+    if not isinstance(max_slots, int) or max_slots < 2:
+        raise UserInputError(f"--see-max-slots {max_slots}: expected a whole number >= 2 (a semantic slot and an "
+                             "identity rank)")
     check_ratio(ratio)
     full = vocab * dim
     target = full / ratio
@@ -167,7 +173,9 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, pref
                 rows = row_count(n, semantic + identity, tables, identity, min_readers)
                 return SememeEntanglementEmbedding.count(dim, n, rows)
             low, high = 1, 1
-            most = MAX_SLOTS - semantic
+            most = max_slots - semantic
+            if most < 1:
+                continue
             while params(high) < target and high < most:
                 low, high = high, min(2 * high, most)
             while high - low > 1:  # the fewest identity ranks reaching the target
