@@ -265,6 +265,20 @@ def test_dense_rows_go_to_the_most_frequent_tokens_and_count_in_the_ratio(kind):
     assert emb.dense_rows.grad[:5].eq(1).all() and emb.dense_rows.grad[5:].eq(0).all()
 
 
+def test_dense_rows_offset_moves_them_past_the_most_frequent_tokens():
+    """--dense-rows-offset N: the K tokens after the N most frequent get the rows (the middle of the
+    vocabulary); the note names the ranks; a K beyond what is left after N is refused in one line."""
+    symbols = ["<s>", "<pad>", "</s>", "<unk>"] + [f"▁w{i}" for i in range(200)]
+    counts = [0, 10 ** 6, 10 ** 5, 0] + [1000 - i for i in range(200)]
+    dictionary = Dictionary(symbols, counts, 1)
+    emb, stats, notes = build_embedding("word2ketxs", "target", dictionary, 64, dense_rows=10, dense_offset=5)
+    by_rank = sorted((v for v in range(len(symbols)) if v != 1), key=lambda v: (-counts[v], v))
+    assert emb.dense_ids.tolist() == by_rank[5:15] and 2 not in emb.dense_ids.tolist()
+    assert re.match(r"dense rows \(target\): the 10 tokens of frequency ranks 6-15 \(\d+\.\d% ", notes[-1]), notes[-1]
+    with pytest.raises(UserInputError, match=r"--dense-rows 200 after --dense-rows-offset 5: expected 1 to 198"):
+        build_embedding("word2ketxs", "target", dictionary, 64, dense_rows=200, dense_offset=5)
+
+
 def test_tied_output_bias_counts_in_the_ratio():
     """--tied-output-bias with a ratio: the |V| bias parameters are part of the budget, so the compressor is
     sized for what is left and the whole table still reaches the request."""

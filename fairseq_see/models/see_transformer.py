@@ -82,6 +82,9 @@ class SEETransformerModel(TransformerModel):
                             help="the K most frequent tokens of each compressed side also get a full row of their "
                                  "own, added to the rebuilt one (K*d parameters, counted; with "
                                  "--embedding-compression-ratio the compressor is sized so both reach it; default 0)")
+        parser.add_argument("--dense-rows-offset", type=int, metavar="N",
+                            help="the dense rows go to the K tokens after the N most frequent (default 0), e.g. "
+                                 "the middle of the vocabulary, where a compressed table loses most")
         for prefix, side in (("encoder", "source"), ("decoder", "target")):
             parser.add_argument(f"--{prefix}-dense-rows", type=int, metavar="K",
                                 help=f"the {side} side's dense rows, instead of --dense-rows there (the target "
@@ -152,7 +155,7 @@ class SEETransformerModel(TransformerModel):
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=ratios[prefix], see=see,
             indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias,
-            **side_dense_rows(args, prefix))
+            dense_offset=getattr(args, "dense_rows_offset", None) or 0, **side_dense_rows(args, prefix))
         if getattr(embedding, "placeholder", False):
             stats = None  # the checkpoint's index decides the sizes
         for line in notes + ([format_stats(stats)] if stats else []):

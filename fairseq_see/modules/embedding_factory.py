@@ -65,7 +65,7 @@ class Dictionary:
 
 
 def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=None, indexes=None, output_bias=False,
-                    dense_rows=0, dense_option="--dense-rows"):
+                    dense_rows=0, dense_option="--dense-rows", dense_offset=0):
     """A token embedding of ``kind`` for ``dictionary``. Returns ``(embedding, stats, notes)``.
 
     ``sizes``: the baselines' size options (``DEFAULT_SIZES`` keys; missing ones take the defaults).
@@ -82,6 +82,7 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
     ``dense_rows``: give the K most frequent tokens of a compressed table full rows of their own (added
     to the rebuilt ones). With ``ratio`` the compressor is sized so that it and these reach it together.
     ``dense_option``: the option that asked for them (--dense-rows, or a side's own), named in refusals.
+    ``dense_offset``: the rows go to the K tokens after the ``dense_offset`` most frequent instead.
     ``notes`` are log lines of what the ratio picker chose.
     """
     vocab = len(dictionary.symbols)
@@ -93,7 +94,7 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
         return Embedding(vocab, dim, dictionary.pad), full_embedding_stats(vocab, dim, side), []
     if kind not in ("see", "see_random") + BASELINE_TYPES:
         raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
-    dense_ids = most_frequent_tokens(dictionary, dense_rows, dense_option) if dense_rows else []
+    dense_ids = most_frequent_tokens(dictionary, dense_rows, dense_option, dense_offset) if dense_rows else []
     # the ratio counts what is added beside the compressor, so the compressor is sized for what is left
     compressor_ratio = (ratio_beside(vocab, dim, ratio, dense_rows, output_bias, dense_option) if ratio and (dense_rows or output_bias)
                         else ratio)
@@ -110,18 +111,22 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
         embedding.add_dense_rows(dense_ids)
         total = sum(c for v, c in enumerate(dictionary.counts) if v != dictionary.pad)
         mass = sum(dictionary.counts[v] for v in dense_ids) / max(total, 1)
-        notes.append(f"dense rows ({side}): the {len(dense_ids)} most frequent tokens ({100 * mass:.1f}% of the "
+        which = (f"tokens of frequency ranks {dense_offset + 1}-{dense_offset + len(dense_ids)}" if dense_offset
+                 else "most frequent tokens")
+        notes.append(f"dense rows ({side}): the {len(dense_ids)} {which} ({100 * mass:.1f}% of the "
                      f"dictionary's counts) have rows of their own, {len(dense_ids) * dim} parameters" + sizing)
     return embedding, embedding.stats(), notes
 
 
-def most_frequent_tokens(dictionary, k, option="--dense-rows"):
-    """The ids of the ``k`` tokens of highest count (ties: the lower id), padding excluded."""
+def most_frequent_tokens(dictionary, k, option="--dense-rows", offset=0):
+    """The ids of the ``k`` tokens of highest count after the ``offset`` highest (ties: the lower id),
+    padding excluded."""
     candidates = [v for v in range(len(dictionary.symbols)) if v != dictionary.pad]
-    if not 0 < k <= len(candidates):
-        raise UserInputError(f"{option} {k}: expected 1 to {len(candidates)} (the tokens of {dictionary.path} "
-                             "but padding)")
-    return sorted(candidates, key=lambda v: (-dictionary.counts[v], v))[:k]
+    if offset < 0 or not 0 < k <= len(candidates) - offset:
+        raise UserInputError(f"{option} {k}" + (f" after --dense-rows-offset {offset}" if offset else "") +
+                             f": expected 1 to {len(candidates) - max(offset, 0)} (the tokens of {dictionary.path} "
+                             "but padding" + (", after the offset" if offset else "") + ")")
+    return sorted(candidates, key=lambda v: (-dictionary.counts[v], v))[offset:offset + k]
 
 
 def _baseline_embedding(kind, side, dictionary, dim, sizes, ratio, indexes):
