@@ -63,7 +63,7 @@ def token_nll(checkpoint, data, subset):
             picked = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1) / math.log(2)  # (B, T) bits
             keep = target.ne(task.target_dictionary.pad())
             targets.append(target[keep])
-            nll.append(picked[keep])
+            nll.append(picked[keep].double())  # float64: the bands' parts then add up to the gap exactly
     return torch.cat(targets), torch.cat(nll), task
 
 
