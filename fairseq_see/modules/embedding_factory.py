@@ -96,8 +96,8 @@ def build_embedding(kind, side, dictionary, dim, sizes=None, ratio=None, see=Non
         raise UserInputError(f"unknown embedding type {kind!r}; one of {', '.join(EMBEDDING_TYPES)}")
     dense_ids = most_frequent_tokens(dictionary, dense_rows, dense_option, dense_offset) if dense_rows else []
     # the ratio counts what is added beside the compressor, so the compressor is sized for what is left
-    compressor_ratio = (ratio_beside(vocab, dim, ratio, dense_rows, output_bias, dense_option) if ratio and (dense_rows or output_bias)
-                        else ratio)
+    compressor_ratio = (ratio_beside(vocab, dim, ratio, dense_rows, output_bias, dense_option)
+                        if ratio and (dense_rows or output_bias) else ratio)
     if kind in ("see", "see_random"):
         embedding, notes = _see_embedding(kind, side, dictionary, dim, compressor_ratio, see, indexes)
     else:
