@@ -38,9 +38,10 @@ def rank_bands(dictionary):
     """(|V|,) band index of every target id, by its count's rank; fairseq's specials (</s> ends every
     sentence, but dict.txt holds no count for it) rank first."""
     order = sorted(range(len(dictionary)), key=lambda v: (v >= dictionary.nspecial, -dictionary.count[v], v))
+    starts = band_starts(len(dictionary))
     bands = torch.empty(len(dictionary), dtype=torch.long)
     for rank, token in enumerate(order):
-        bands[token] = sum(rank >= start for start in band_starts(len(dictionary))) - 1
+        bands[token] = sum(rank >= start for start in starts) - 1
     return bands
 
 

@@ -277,6 +277,8 @@ def test_dense_rows_offset_moves_them_past_the_most_frequent_tokens():
     assert re.match(r"dense rows \(target\): the 10 tokens of frequency ranks 6-15 \(\d+\.\d% ", notes[-1]), notes[-1]
     with pytest.raises(UserInputError, match=r"--dense-rows 200 after --dense-rows-offset 5: expected 1 to 198"):
         build_embedding("word2ketxs", "target", dictionary, 64, dense_rows=200, dense_offset=5)
+    with pytest.raises(UserInputError, match=r"--dense-rows-offset -1: expected a whole number >= 0"):
+        build_embedding("word2ketxs", "target", dictionary, 64, dense_rows=10, dense_offset=-1)
 
 
 def test_tied_output_bias_counts_in_the_ratio():

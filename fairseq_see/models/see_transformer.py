@@ -147,6 +147,7 @@ class SEETransformerModel(TransformerModel):
         fairseq_dictionary = task.source_dictionary if side == "source" else task.target_dictionary
         dictionary = Dictionary(fairseq_dictionary.symbols, fairseq_dictionary.count, fairseq_dictionary.pad(),
                                 task.dictionary_path(task.language(side)))
+        dense_rows, dense_option = side_option(args, prefix, "dense_rows")
         see = {"order": DEFAULT_SEE_ORDER if args.see_order is None else args.see_order, "rank": args.see_rank, "tables": args.see_tables,
                "identity_ranks": args.see_identity_ranks, "min_readers": args.see_min_readers,
                "fixed_order": args.see_order, "max_slots": getattr(args, "see_max_slots", None),
@@ -155,7 +156,8 @@ class SEETransformerModel(TransformerModel):
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=ratios[prefix], see=see,
             indexes=task.side_indexes(side), output_bias=side == "target" and args.tied_output_bias,
-            dense_offset=getattr(args, "dense_rows_offset", None) or 0, **side_dense_rows(args, prefix))
+            dense_rows=dense_rows, dense_option=dense_option,
+            dense_offset=getattr(args, "dense_rows_offset", None) or 0)
         if getattr(embedding, "placeholder", False):
             stats = None  # the checkpoint's index decides the sizes
         for line in notes + ([format_stats(stats)] if stats else []):
@@ -168,19 +170,18 @@ class SEETransformerModel(TransformerModel):
                                      no_encoder_attn=getattr(args, "no_cross_attention", False))
 
 
+def side_option(args, prefix, name):
+    """One side's value of a shared option ``name`` (e.g. ``dense_rows``): its own --PREFIX-NAME when given,
+    else the shared --NAME; returns (value, the name of the option it came from, for refusals)."""
+    own = getattr(args, f"{prefix}_{name}", None)
+    if own is not None:
+        return own, f"--{prefix}-{name}".replace("_", "-")
+    return getattr(args, name, None), f"--{name}".replace("_", "-")
+
+
 def side_ratio(args, prefix):
     """The compression ratio asked for one side: its own option, else the shared one (None: sizes given)."""
-    own = getattr(args, f"{prefix}_embedding_compression_ratio", None)
-    return own if own is not None else getattr(args, "embedding_compression_ratio", None)
-
-
-def side_dense_rows(args, prefix):
-    """The dense rows asked for one side, its own option else the shared --dense-rows, and that option's name:
-    build_embedding's ``dense_rows`` and ``dense_option``."""
-    own = getattr(args, f"{prefix}_dense_rows", None)
-    if own is None:
-        return {"dense_rows": args.dense_rows, "dense_option": "--dense-rows"}
-    return {"dense_rows": own, "dense_option": f"--{prefix}-dense-rows"}
+    return side_option(args, prefix, "embedding_compression_ratio")[0]
 
 
 def side_ratios(args, source_vocab, target_vocab):

@@ -122,9 +122,12 @@ def most_frequent_tokens(dictionary, k, option="--dense-rows", offset=0):
     """The ids of the ``k`` tokens of highest count after the ``offset`` highest (ties: the lower id),
     padding excluded."""
     candidates = [v for v in range(len(dictionary.symbols)) if v != dictionary.pad]
-    if offset < 0 or not 0 < k <= len(candidates) - offset:
+    if offset < 0:
+        raise UserInputError(f"--dense-rows-offset {offset}: expected a whole number >= 0 (the most frequent "
+                             "tokens the dense rows skip)")
+    if not 0 < k <= len(candidates) - offset:
         raise UserInputError(f"{option} {k}" + (f" after --dense-rows-offset {offset}" if offset else "") +
-                             f": expected 1 to {len(candidates) - max(offset, 0)} (the tokens of {dictionary.path} "
+                             f": expected 1 to {len(candidates) - offset} (the tokens of {dictionary.path} "
                              "but padding" + (", after the offset" if offset else "") + ")")
     return sorted(candidates, key=lambda v: (-dictionary.counts[v], v))[offset:offset + k]
 
