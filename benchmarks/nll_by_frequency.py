@@ -75,6 +75,9 @@ def main(argv=None):
     parser.add_argument("--subset", default="valid")
     parser.add_argument("--json", help="also write the table as JSON here")
     args = parser.parse_args(argv)
+    missing = [path for path in args.checkpoints if not os.path.isfile(path)]
+    if missing:  # one line, not fairseq's traceback
+        sys.exit(f"{missing[0]}: no such checkpoint; pass checkpoint files (e.g. ckpt/NAME/checkpoint_best.pt)")
     torch.set_num_threads(1)
     rows, reference = [], None
     for checkpoint in args.checkpoints:

@@ -238,3 +238,7 @@ def test_nll_by_frequency_splits_the_gap_to_the_reference_by_band(workdir, tmp_p
     assert sum(band["gap_part"] for band in student["bands"]) == pytest.approx(
         student["valid_nll"] - teacher["valid_nll"], abs=1e-6)
     assert "| all | 100% |" in out
+    missing = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "nll_by_frequency.py"), "bin",
+                              "teacher/checkpoint_best.pt", "nope.pt"], cwd=workdir, capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.strip() == (
+        "nope.pt: no such checkpoint; pass checkpoint files (e.g. ckpt/NAME/checkpoint_best.pt)")
