@@ -7,8 +7,11 @@ fairseq caught it and raised its own plain ``Exception`` instead (``trainer.load
 "Cannot load model parameters from checkpoint ...; please ensure that the architectures match.").
 Anything else keeps Python's usual traceback; when another kind of error was raised while handling
 a user error (a bug in the handling), the traceback is printed and the user error's line last.
+In a torch.distributed process group the line carries torch's ``[rank<N>]: `` prefix and the process
+leaves at once with status 1 (see ``install_excepthook``).
 """
 
+import os
 import sys
 
 from .lexicon.errors import LexiconError, UserInputError
@@ -56,6 +59,14 @@ def _only_wrapped(error, ours):
     return False
 
 
+def _process_group_rank():
+    """This process's rank in a torch.distributed process group, or None (torch is not imported here)."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+        return None
+    return distributed.get_rank()
+
+
 def install_excepthook():
     """Print an uncaught user error as one line, without a traceback (idempotent)."""
     previous = sys.excepthook
@@ -64,11 +75,24 @@ def install_excepthook():
 
     def hook(kind, value, tb):
         ours = plugin_error(value)
-        if ours is None or not _only_wrapped(value, ours):
+        bug = ours is None or not _only_wrapped(value, ours)
+        if bug:
             previous(kind, value, tb)  # a bug: the traceback is what it needs
-        if ours is not None:
+        if ours is None:
+            return
+        rank = _process_group_rank()
+        if bug or rank is None:
             sys.stderr.write(f"fairseq-see: error: {ours}\n")  # alone, or last after a bug's traceback
             sys.stderr.flush()
+            return
+        # In a process group, tearing its C++ threads down at interpreter exit aborts now and then
+        # ("terminate called without an active exception", status -6) after our line: leave at once
+        # with a user error's status. torch's own excepthook holds sys.stderr in a buffer while ours
+        # runs, so the line goes to the real stderr, prefixed with the rank as torch would.
+        sys.stdout.flush()
+        sys.__stderr__.write(f"[rank{rank}]: fairseq-see: error: {ours}\n")
+        sys.__stderr__.flush()
+        os._exit(1)
 
     hook.fairseq_see = True
     sys.excepthook = hook
