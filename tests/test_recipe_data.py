@@ -381,3 +381,23 @@ def test_a_work_dir_carries_on_from_another_checkout(tmp_path):
     (work / ".done" / "train.teacher").write_text(f"sha256 {hashlib.sha256(body.encode()).hexdigest()}\n{body}")
     earlier, _ = run_with_a_stand_in_trainer(tmp_path, status=0)
     assert "train teacher" not in earlier.stdout and (tmp_path / "trainer_calls.txt").read_text().splitlines() == calls
+
+
+
+def profile_settings(profile):
+    """What set_profile leaves for ``profile``: the model's size options and the budgets, as one line."""
+    script = (f'source "{PIPELINE_SH}"\nPROFILE={profile}; set_profile\n'
+              'echo "${ARCH_ARGS[*]} ${DEVICE_ARGS[*]} $N_TRAIN $SPM_ZH $SPM_EN $MAX_TOKENS $LR $WARMUP '
+              '$TEACHER_UPDATES $STAGE1_UPDATES $STAGE2_UPDATES $RATIOS $SEEDS"')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_converge256_is_converge_at_d_256():
+    """--profile converge256: the converge profile's data, budgets and rows with d 256 and FFN 1024."""
+    at_128, at_256 = profile_settings("converge"), profile_settings("converge256")
+    assert "--encoder-embed-dim 128 --decoder-embed-dim 128 --encoder-ffn-embed-dim 512" in at_128
+    assert "--encoder-embed-dim 256 --decoder-embed-dim 256 --encoder-ffn-embed-dim 1024" in at_256
+    assert at_256.replace("256", "128").replace("1024", "512") == at_128
+    assert at_128.endswith("--cpu 50000 6000 6000 4096 2e-3 100 1500 150 1350 20 80 1 2")

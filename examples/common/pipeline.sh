@@ -33,7 +33,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
   cat <<EOF
 usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:EN ...]
-          [--profile smoke|cpu|converge|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
+          [--profile smoke|cpu|converge|converge256|gpu|paper] [--ratios "10 20 40 80"] [--workdir DIR]
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--updates N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
           [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
@@ -190,39 +190,40 @@ make_workdir() { mkdir -p "$WORKDIR"/{raw,seg,spm,bin,ckpt,logs,eval,results,.do
 # than seed noise on 2 cores; converge: small enough that the teacher reaches a plateau on 2 cores and
 # every row of issue 13's table trains in an afternoon, d 128 (until 2026-12-02 d 64, FFN 256, where 20x
 # leaves ~3 parameters a token and the embeddings were ~80% of the model; a d-128 step costs ~1.6x one
-# of d 64 on one thread). Model "-": fairseq's transformer (6+6, d 512).
+# of d 64 on one thread); converge256: the same at d 256, FFN 1024 (issue 12's upper size: at a given
+# ratio twice the parameters a token). Model "-": fairseq's transformer (6+6, d 512).
 PROFILES="
-setting          smoke  cpu     converge  gpu          paper
-N_TRAIN          3000   200000  50000     0            0            # training pairs, from a mirror
-N_VALID          300    2000    1000      0            0            # validation pairs, from a mirror
-N_INDOMAIN_TEST  100    1000    1000      0            0            # held-out TVsub pairs, from a mirror
-N_TEST           100    0       0         0            0            # pairs of each test set
-SPM_ZH           2000   8000    6000      16000        32000        # sentencepiece vocabulary
-SPM_EN           1500   8000    6000      16000        32000
-layers           2      3       2         -            -            # model, both sides: layers,
-dim              64     256     128       -            -            #   embedding size,
-ffn              64     1024    512       -            -            #   feed-forward size,
-heads            2      4       4         -            -            #   attention heads
-device           --cpu  --cpu   --cpu     --fp16       -            # for fairseq-train and fairseq-generate
-MAX_TOKENS       2000   2048    4096      16384        4096         # per batch
-LR               2e-3   1e-3    2e-3      7e-4         5e-4         # teacher's and students' (stage 1: 1e-2)
-WARMUP           20     400     100       1000         4000         # teacher's (students: 10% of theirs)
-TEACHER_UPDATES  40     600     1500      3000         100000
-STAGE1_UPDATES   10     100     150       300          10000
-FIT_STEPS        20     1500    1500      1500         1500         # --stage1 fit-kd: table fit steps
-STAGE2_UPDATES   30     500     1350      2700         90000        # stage 1 + 2 = teacher = from scratch
-SEQKD            ce,kd  -       ce        ce,kd        ce,kd        # sequence-level KD students (students())
-DISTILLED        word2ketxs  all  all     all          all          # other compressors (all: set_profile)
-SCRATCH          see_random  -    all     -            -            # others from scratch (all: set_profile)
-ratios           20     20,80   20,80     10,20,40,80  10,20,40,80  # defaults of --ratios
-seeds            1      1,2     1,2       1,2          1            # defaults of --seeds
+setting          smoke  cpu     converge  converge256 gpu          paper
+N_TRAIN          3000   200000  50000     50000       0            0            # training pairs, from a mirror
+N_VALID          300    2000    1000      1000        0            0            # validation pairs, from a mirror
+N_INDOMAIN_TEST  100    1000    1000      1000        0            0            # held-out TVsub pairs, from a mirror
+N_TEST           100    0       0         0           0            0            # pairs of each test set
+SPM_ZH           2000   8000    6000      6000        16000        32000        # sentencepiece vocabulary
+SPM_EN           1500   8000    6000      6000        16000        32000
+layers           2      3       2         2           -            -            # model, both sides: layers,
+dim              64     256     128       256         -            -            #   embedding size,
+ffn              64     1024    512       1024        -            -            #   feed-forward size,
+heads            2      4       4         4           -            -            #   attention heads
+device           --cpu  --cpu   --cpu     --cpu       --fp16       -            # for fairseq-train and fairseq-generate
+MAX_TOKENS       2000   2048    4096      4096        16384        4096         # per batch
+LR               2e-3   1e-3    2e-3      2e-3        7e-4         5e-4         # teacher's and students' (stage 1: 1e-2)
+WARMUP           20     400     100       100         1000         4000         # teacher's (students: 10% of theirs)
+TEACHER_UPDATES  40     600     1500      1500        3000         100000
+STAGE1_UPDATES   10     100     150       150         300          10000
+FIT_STEPS        20     1500    1500      1500        1500         1500         # --stage1 fit-kd: table fit steps
+STAGE2_UPDATES   30     500     1350      1350        2700         90000        # stage 1 + 2 = teacher = from scratch
+SEQKD            ce,kd  -       ce        ce          ce,kd        ce,kd        # sequence-level KD students (students())
+DISTILLED        word2ketxs  all  all     all         all          all          # other compressors (all: set_profile)
+SCRATCH          see_random  -    all     all         -            -            # others from scratch (all: set_profile)
+ratios           20     20,80   20,80     20,80       10,20,40,80  10,20,40,80  # defaults of --ratios
+seeds            1      1,2     1,2       1,2         1,2          1            # defaults of --seeds
 "
 
 set_profile() {
   local column setting value layers dim ffn heads device ratios seeds
   column=$(awk -v p="$PROFILE" '$1 == "setting" {for (i = 2; i <= NF; i++) if ($i == p) print i}' \
       <<< "$PROFILES")
-  [ -n "$column" ] || die "--profile must be smoke, cpu, converge, gpu or paper (got $PROFILE)"
+  [ -n "$column" ] || die "--profile must be smoke, cpu, converge, converge256, gpu or paper (got $PROFILE)"
   while read -r setting value; do
     printf -v "$setting" '%s' "$value"  # the lower-case ones are this function's locals
   done < <(awk -v c="$column" 'NF && $1 != "setting" {print $1, $c}' <<< "$PROFILES")
