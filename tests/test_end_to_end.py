@@ -110,20 +110,28 @@ def test_saved_index_is_used_and_checked(workdir):
     assert "using bin/see_index.zh.npz" in log and "using bin/see_index.en.npz" in log
 
 
+DISTILLATION_COMMON = ("--optimizer", "adam", "--max-tokens", "1500", "--no-epoch-checkpoints", "--log-format",
+                       "simple", "--log-interval", "5", "--seed", "1", "--required-batch-size-multiple", "1",
+                       "--num-workers", "0", "--cpu")
+
+
+def ensure_teacher(workdir):
+    """A stock transformer on the slice (the distillation test's teacher), trained here when run alone."""
+    if not (workdir / "teacher" / "checkpoint_best.pt").exists():
+        run(cli("fairseq-train"), "bin", "--task", "translation", "--arch", "transformer_tiny",
+            "--share-decoder-input-output-embed", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing",
+            "0.1", "--lr", "2e-3", "--max-update", "20", "--save-dir", "teacher", *DISTILLATION_COMMON, cwd=workdir)
+
+
 def test_distillation_stages_with_stock_clis(workdir):
     """Teacher (stock transformer) -> stage 1 (tables + hidden states) -> stage 2 (KD + CE)."""
     import torch
-    common = ("--optimizer", "adam", "--max-tokens", "1500", "--no-epoch-checkpoints", "--log-format", "simple",
-              "--log-interval", "5", "--seed", "1", "--required-batch-size-multiple", "1", "--num-workers", "0",
-              "--cpu")
-    run(cli("fairseq-train"), "bin", "--task", "translation", "--arch", "transformer_tiny",
-        "--share-decoder-input-output-embed", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing",
-        "0.1", "--lr", "2e-3", "--max-update", "20", "--save-dir", "teacher", *common, cwd=workdir)
+    ensure_teacher(workdir)
     see = ("--user-dir", USER_DIR, "--task", "translation_sememe", "--arch", "see_transformer_tiny",
            "--criterion", "see_distillation", "--teacher-checkpoint", "teacher/checkpoint_best.pt")
     log = run(cli("fairseq-train"), "bin", *see, "--sememe-lexicon", f"{GLOSSARY},{THUNLP}", "--sememe-names",
               SEMEME_NAMES, "--distill-stage", "1", "--init-student-from-teacher", "--lr", "5e-3",
-              "--max-update", "25", "--save-dir", "stage1", *common, cwd=workdir)
+              "--max-update", "25", "--save-dir", "stage1", *DISTILLATION_COMMON, cwd=workdir)
     assert re.search(r"--init-student-from-teacher: copied 86 tensors \([\d,]+ parameters\); not copied "
                      r"\(student's own\): encoder.embed_tokens.unit_vectors", log)
     embed_mse = [float(x) for x in re.findall(r"embed_mse=([\d.]+)", log)]
@@ -132,7 +140,7 @@ def test_distillation_stages_with_stock_clis(workdir):
     log = run(cli("fairseq-train"), "bin", *see, "--distill-stage", "2", "--kd-alpha", "0.5", "--kd-temperature",
               "2", "--label-smoothing", "0.1", "--restore-file", "stage1/checkpoint_best.pt", "--reset-optimizer",
               "--reset-dataloader", "--reset-meters", "--lr", "2e-3", "--max-update", "10", "--save-dir", "stage2",
-              *common, cwd=workdir)
+              *DISTILLATION_COMMON, cwd=workdir)
     assert re.search(r"kd=[\d.]+, ce=[\d.]+", log) and "num_updates 10" in log
     state = torch.load(workdir / "stage2" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     assert not [k for k in state["model"] if k.startswith("teacher")] and not state.get("criterion")
@@ -214,8 +222,7 @@ def test_nll_by_frequency_splits_the_gap_to_the_reference_by_band(workdir, tmp_p
     """benchmarks/nll_by_frequency.py: each model's valid NLL is fairseq's own validation figure for that
     checkpoint, the bands' token shares add up to 1 and their gap parts to the gap in valid NLL."""
     ensure_trained(workdir)
-    if not (workdir / "teacher" / "checkpoint_best.pt").exists():
-        test_distillation_stages_with_stock_clis(workdir)
+    ensure_teacher(workdir)
     out = run(sys.executable, os.path.join(REPO, "benchmarks", "nll_by_frequency.py"), "bin",
               "teacher/checkpoint_best.pt", "ckpt/checkpoint_best.pt", "--json", tmp_path / "bands.json",
               cwd=workdir)
