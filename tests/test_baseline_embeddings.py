@@ -16,7 +16,7 @@ from fairseq_see.lexicon import Entry, Lexicon, build_index
 from fairseq_see.lexicon.index import identity_base, morpheme_index, randomize_sememes
 from fairseq_see.models.tied_table_projection import TiedTableProjection
 from fairseq_see.modules.embedding_factory import Dictionary, build_embedding
-from fairseq_see.modules.embedding_sizes import MAX_SLOTS, SEE_PREFERENCE, pick_see_size, pick_size
+from fairseq_see.modules.embedding_sizes import MAX_SLOTS, SEE_PREFERENCE, pick_see_size, pick_size, ratio_note
 from fairseq_see.modules.embedding_stats import format_stats
 from fairseq_see.modules.low_rank_embedding import LowRankEmbedding
 from fairseq_see.modules.morph_te_embedding import MorphTEEmbedding
@@ -224,8 +224,13 @@ def test_see_max_slots_lets_the_picker_buy_identity_ranks_instead_of_shared_unit
     wide, wide_params, achieved = pick_see_size(row_count, vocab, dim, 11.19, max_slots=40)
     assert achieved == pytest.approx(11.19, rel=0.05) and 16 < wide["rank"] <= 40
     assert wide["identity_ranks"] > capped["identity_ranks"]
-    narrow, _, _ = pick_see_size(row_count, vocab, dim, 11.19, max_slots=4)
+    narrow, _, narrow_achieved = pick_see_size(row_count, vocab, dim, 11.19, max_slots=4)
     assert narrow["rank"] <= 4
+    # the line says it is the cap that falls short (not the type), and the way out
+    note = ratio_note("target", "see", 11.19, narrow_achieved, narrow, max_slots=4)
+    assert narrow_achieved > 11.19 * 1.05 and "(nearest within --see-max-slots 4: " in note
+    assert "a larger --see-max-slots reaches it" in note and "out of its reach" not in note
+    assert "out of its reach" in ratio_note("target", "see", 10000, 400.0, capped, max_slots=MAX_SLOTS)
     with pytest.raises(UserInputError, match=r"--see-max-slots 1: expected a whole number >= 2"):
         pick_see_size(row_count, vocab, dim, 20, max_slots=1)
 

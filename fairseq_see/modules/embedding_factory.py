@@ -47,10 +47,10 @@ FACTORED = {"word2ket": Word2KetEmbedding, "word2ketxs": Word2KetXSEmbedding, "t
 logger = logging.getLogger(__name__)
 
 
-def _ratio_note(notes, side, kind, ratio, achieved, config):
+def _ratio_note(notes, side, kind, ratio, achieved, config, max_slots=None):
     """The picker's line: among ``notes`` (logged with the stats), or at once as a warning when the
     ratio is out of the type's reach, so that it stands out before training."""
-    line = ratio_note(side, kind, ratio, achieved, config)
+    line = ratio_note(side, kind, ratio, achieved, config, max_slots)
     if missed(ratio, achieved):
         logger.warning(line)
     else:
@@ -161,12 +161,12 @@ def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     builder = indexes.builder() if ratio is not None else None
     if builder is not None:
         # the rows depend on the order, the slots, the tables and the identity ranks: price them all
+        max_slots = MAX_SLOTS if see.get("max_slots") is None else see["max_slots"]
         config, _, achieved = pick_see_size(builder.row_count, len(dictionary.symbols), dim, ratio,
-                                            order=see.get("fixed_order"),
-                                            max_slots=MAX_SLOTS if see.get("max_slots") is None else see["max_slots"])
+                                            order=see.get("fixed_order"), max_slots=max_slots)
         order, rank, tables, identity_ranks, min_readers = (
             config[k] for k in ("order", "rank", "tables", "identity_ranks", "min_readers"))
-        _ratio_note(notes, side, kind, ratio, achieved, config)
+        _ratio_note(notes, side, kind, ratio, achieved, config, max_slots)
     check_see_dimensions(dim, order, rank, tables)
     index = indexes.index(order, rank, tables, required=True, identity_ranks=identity_ranks, min_readers=min_readers)
     if index is None:

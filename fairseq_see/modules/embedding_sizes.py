@@ -193,10 +193,19 @@ def pick_see_size(row_count, vocab, dim, ratio, order=None, tolerance=0.05, pref
     return config, params, full / params
 
 
-def ratio_note(side, kind, ratio, achieved, config):
-    """The log line of the ratio picker; a ratio out of the type's reach says so (logged as a warning)."""
+def ratio_note(side, kind, ratio, achieved, config, max_slots=None):
+    """The log line of the ratio picker; a ratio out of the type's reach says so (logged as a warning).
+    ``max_slots``: SEE's slot cap; when the sizes stop at it short of the parameters asked for, the
+    line names the cap, since more slots would reach the ratio."""
     chosen = " ".join(f"{k}={v}" for k, v in config.items())
-    miss = (f" (nearest this type can get: --embedding-compression-ratio {ratio:g} is out of its reach at this "
-            "vocabulary and dimension)" if missed(ratio, achieved) else "")
+    miss = ""
+    if missed(ratio, achieved):
+        if max_slots is not None and achieved > ratio and config.get("rank") == max_slots:
+            miss = (f" (nearest within --see-max-slots {max_slots}: --embedding-compression-ratio {ratio:g} needs "
+                    "more slots at this vocabulary and dimension; a larger --see-max-slots reaches it, each slot "
+                    "a product more in every table rebuild)")
+        else:
+            miss = (f" (nearest this type can get: --embedding-compression-ratio {ratio:g} is out of its reach at "
+                    "this vocabulary and dimension)")
     return (f"embedding compression ({side}): type={kind} requested={ratio:.2f}x achieved={achieved:.2f}x "
             f"with {chosen}{miss}")
