@@ -383,7 +383,6 @@ def test_a_work_dir_carries_on_from_another_checkout(tmp_path):
     assert "train teacher" not in earlier.stdout and (tmp_path / "trainer_calls.txt").read_text().splitlines() == calls
 
 
-
 def profile_settings(profile):
     """What set_profile leaves for ``profile``: the model's size options and the budgets, as one line."""
     script = (f'source "{PIPELINE_SH}"\nPROFILE={profile}; set_profile\n'
