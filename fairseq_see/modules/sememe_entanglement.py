@@ -63,6 +63,37 @@ def outer_product(factors):
     return product
 
 
+class _RowGather(torch.autograd.Function):
+    """``table[ids]`` whose backward is one ``index_add_`` of the contiguous gradient.
+
+    On CPU, ``F.embedding``'s backward (``embedding_dense_backward``) was the rebuild's largest cost
+    (37% of it at |V| 6k, d 256, 47 slots); with this one a rebuild takes 0.64-0.89 of the time at d
+    64-256 and the same within noise at d 512 (``benchmarks/rebuild_cost.py --baseline``, RESULTS.md).
+    """
+
+    @staticmethod
+    def forward(ctx, table, ids):
+        flat = ids.reshape(-1).long()  # (N,): contiguous int64, index_select's and index_add_'s fast path
+        ctx.save_for_backward(flat)
+        ctx.rows = table.shape[0]
+        return table.index_select(0, flat).view(*ids.shape, table.shape[1])  # (..., q)
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, = ctx.saved_tensors
+        q = grad.shape[-1]
+        rows = grad.new_zeros(ctx.rows, q).index_add_(0, flat, grad.reshape(-1, q))  # (U, q)
+        return rows, None
+
+
+def gather_rows(table, ids):
+    """``table[ids]``: (U, q), (...) -> (..., q); on CPU with the faster backward above. CUDA keeps
+    ``F.embedding``, whose backward is deterministic (``index_add_`` there adds atomically)."""
+    if table.device.type == "cpu" and table.requires_grad and torch.is_grad_enabled():
+        return _RowGather.apply(table, ids)
+    return F.embedding(ids, table)
+
+
 def entangle(unit_vectors, unit_ids, dim):
     """The pre-LayerNorm table Σ_k ⊗_j T[u_kj], truncated to ``dim``: (V, d).
 
@@ -80,9 +111,9 @@ def entangle(unit_vectors, unit_ids, dim):
     if unit_ids.dtype not in (torch.int32, torch.int64):
         unit_ids = unit_ids.int()  # stored as small as |U| allows; the lookup takes int32/int64
     if order == 1:
-        return F.embedding(unit_ids[:, :, 0], unit_vectors).sum(1)[:, :dim]  # (V, R, q) -> (V, d)
+        return gather_rows(unit_vectors, unit_ids[:, :, 0]).sum(1)[:, :dim]  # (V, R, q) -> (V, d)
     split = order // 2
-    left = outer_product(F.embedding(unit_ids[:, :, :split], unit_vectors))  # (V, R, a, q) -> (V, R, q^a)
-    right = outer_product(F.embedding(unit_ids[:, :, split:], unit_vectors))  # (V, R, q^(o-a))
+    left = outer_product(gather_rows(unit_vectors, unit_ids[:, :, :split]))  # (V, R, a, q) -> (V, R, q^a)
+    right = outer_product(gather_rows(unit_vectors, unit_ids[:, :, split:]))  # (V, R, q^(o-a))
     table = torch.bmm(left.transpose(1, 2), right).reshape(vocab, -1)  # (V, q^a, q^(o-a)) -> (V, D)
     return table if table.shape[1] == dim else table[:, :dim]  # (V, d)
