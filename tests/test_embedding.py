@@ -111,6 +111,29 @@ def test_affine_norm_keeps_the_parameters_and_leaves_row_norms_free():
         SememeEntanglementEmbedding(unit_ids, names, "x", 128, 1, norm="rms")
 
 
+@pytest.mark.parametrize("order,rank", [(2, 8), (3, 4)])
+def test_sum_init_starts_the_summed_products_at_norm_one_and_the_same_table_shape(order, rank):
+    """--see-init sum: unit vectors of std (R d)^(-1/2o), so the sum of a token's R products (before
+    the norm) has rows of norm ~1, where unit init's unit vectors have norm ~1 each; LayerNorm makes
+    the two tables alike (both rows of norm ~1), and the affine gain starts at 1."""
+    dim, vocab, units = 128, 400, 60
+    unit_ids = random_index(vocab, rank, order, units)
+    names = [f"t0/u{i}" for i in range(units)]
+    torch.manual_seed(0)
+    unit, summed = (SememeEntanglementEmbedding(unit_ids, names, "x", dim, 1, init=init) for init in ("unit", "sum"))
+    assert summed.unit_vectors.std().item() == pytest.approx((rank * dim) ** (-0.5 / order), rel=0.1)
+    assert unit.unit_vectors.norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.15)
+    raw = entangle(summed.unit_vectors, summed.unit_ids, dim)
+    assert raw.norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.2)
+    for emb in (unit, summed):
+        assert emb.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.05)
+    affine = SememeEntanglementEmbedding(unit_ids, names, "x", dim, 1, norm="affine", init="sum")
+    assert affine.layer_norm.weight.eq(1).all()
+    assert affine.table().norm(dim=-1).mean().item() == pytest.approx(1.0, rel=0.2)
+    with pytest.raises(UserInputError, match="--see-init big: expected one of unit, sum"):
+        SememeEntanglementEmbedding(unit_ids, names, "x", dim, 1, init="big")
+
+
 @pytest.mark.parametrize("dtype,tolerance", [(torch.bfloat16, 3e-2), (torch.float16, 4e-3)])
 def test_half_precision_table_matches_float32(dtype, tolerance):
     """What --fp16/--bf16 training computes: the table from half-precision parameters."""

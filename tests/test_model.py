@@ -43,6 +43,17 @@ def test_index_travels_in_the_state_dict(data_dir):
     assert "t0/sem:水果" in state["encoder.embed_tokens._extra_state"]["units"]
 
 
+def test_see_init_reaches_both_sides(data_dir):
+    _, default = build(data_dir)
+    _, summed = build(data_dir, "--see-init", "sum")
+    for side in ("encoder", "decoder"):
+        assert getattr(default, side).embed_tokens.init == "unit"
+        embedding = getattr(summed, side).embed_tokens
+        assert embedding.init == "sum"
+        # the tiny fixture's sizes: order 3, rank 4, d 64
+        assert embedding.unit_vectors.std().item() == pytest.approx((4 * 64) ** (-1 / 6), rel=0.25)
+
+
 def test_tied_output_bias_is_a_counted_target_parameter(data_dir):
     _, model = build(data_dir, "--tied-output-bias")
     bias = model.decoder.embed_tokens.output_bias

@@ -180,5 +180,5 @@ def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     embedding = SememeEntanglementEmbedding(
         unit_ids, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad, tables=tables, side=side,
         placeholder=index is None, kind=kind, dictionary_path=dictionary.path, coverage=coverage,
-        norm=see.get("norm") or "layernorm")
+        norm=see.get("norm") or "layernorm", init=see.get("init") or "unit")
     return embedding, notes

@@ -10,6 +10,7 @@ from .sememe_entanglement import check_see_dimensions, entangle, table_parameter
 
 
 NORMS = ("layernorm", "affine")  # --see-norm: what the summed products go through
+INITS = ("unit", "sum")  # --see-init: the unit vectors' starting scale
 
 
 class SememeEntanglementEmbedding(RebuiltTableEmbedding):
@@ -27,7 +28,8 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
     kind = "see"
 
     def __init__(self, unit_ids, units, dictionary_checksum, embedding_dim, padding_idx, tables=1, side="",
-                 placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None, norm="layernorm"):
+                 placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None, norm="layernorm",
+                 init="unit"):
         super().__init__()
         vocab, rank, order = unit_ids.shape
         check_see_dimensions(embedding_dim, order, rank, tables)
@@ -47,23 +49,34 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
         if norm not in NORMS:
             raise UserInputError(f"--see-norm {norm}: expected one of {', '.join(NORMS)}")
         self.norm = norm
+        if init not in INITS:
+            raise UserInputError(f"--see-init {init}: expected one of {', '.join(INITS)}")
+        self.init = init
         # "affine" keeps LayerNorm's gain and bias (the same 2d parameters) without normalising, so a
         # row's norm is free (the tied output can express frequency by it), as in word2ketXS and TT
         self.layer_norm = nn.LayerNorm(embedding_dim)
         self.reset_parameters()
 
     def reset_parameters(self):
-        # unit vectors of norm ~1, so a product of o of them has norm ~1 whatever o is
-        nn.init.normal_(self.unit_vectors, std=self.unit_vectors.shape[-1] ** -0.5)
+        if self.init == "sum":
+            # word2ketXS's leaf scale: components of std (R d)^(-1/2o), so the sum of R products has
+            # components of std d^-1/2 (rows of norm ~1 before the norm). Adam moves every parameter by
+            # about the learning rate whatever its scale, so smaller units turn faster (the ablation)
+            std = (self.rank * self.embedding_dim) ** (-0.5 / self.order)
+        else:
+            std = self.unit_vectors.shape[-1] ** -0.5  # unit vectors of norm ~1: products of norm ~1 at any o
+        nn.init.normal_(self.unit_vectors, std=std)
         nn.init.zeros_(self.layer_norm.bias)
         # LayerNorm outputs unit variance per component; a gain of d^-1/2 gives rows the scale of
         # fairseq's N(0, d^-1/2) embeddings, so embed_scale and tied logits behave as usual
         nn.init.constant_(self.layer_norm.weight, self.embedding_dim ** -0.5)
         if self.norm == "affine":
-            # no normalisation: the raw rows sum R products of norm ~1 truncated to d of their q^o
-            # components (norm ~ sqrt(R d / q^o)); this gain starts the rows at norm ~1, as LayerNorm's does
+            # no normalisation: with unit init the raw rows sum R products of norm ~1 truncated to d of
+            # their q^o components (norm ~ sqrt(R d / q^o)); this gain starts the rows at norm ~1, as
+            # LayerNorm's does (with sum init they start there: the gain is 1)
             products = unit_size(self.embedding_dim, self.order) ** self.order
-            nn.init.constant_(self.layer_norm.weight, (products / (self.rank * self.embedding_dim)) ** 0.5)
+            raw_norm = 1.0 if self.init == "sum" else (self.rank * self.embedding_dim / products) ** 0.5
+            nn.init.constant_(self.layer_norm.weight, 1.0 / raw_norm)
         self.invalidate()
 
     @property
