@@ -121,6 +121,9 @@ def fit_tables_to_teacher(student, teacher, dictionaries, steps, lr):
             loss.backward()
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if hasattr(module, "restore_unit_scale"):
+            # the fit inflates LayerNorm'd units' free scale; larger units would turn slower in training
+            module.restore_unit_scale()
         module.invalidate()
         with torch.no_grad():
             errors[side] = {"before": before, "after": float(weighted_error())}

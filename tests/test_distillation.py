@@ -200,6 +200,10 @@ def test_fit_tables_moves_only_the_tables_towards_the_teachers_by_count(data_dir
     assert not torch.equal(student.state_dict()["decoder.embed_tokens.unit_vectors"],
                            before["decoder.embed_tokens.unit_vectors"])
     assert all(p.grad is None for p in student.parameters())
+    for side in ("encoder", "decoder"):  # the fit leaves the units at their starting scale
+        embedding = getattr(student, side).embed_tokens
+        rms = embedding.unit_vectors.pow(2).mean().sqrt().item()
+        assert rms == pytest.approx(embedding.initial_unit_std(), rel=1e-5)
 
 
 def test_fit_tables_option_runs_for_a_new_student_only(data_dir, tmp_path):

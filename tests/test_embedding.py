@@ -134,6 +134,37 @@ def test_sum_init_starts_the_summed_products_at_norm_one_and_the_same_table_shap
         SememeEntanglementEmbedding(unit_ids, names, "x", dim, 1, init="big")
 
 
+@pytest.mark.parametrize("norm", ["layernorm", "affine"])
+def test_restore_unit_scale_keeps_a_layer_normed_table(norm):
+    """After a fit has inflated the units (their common scale is free under LayerNorm), restoring the
+    starting scale leaves the table as it was; under --see-norm affine the scale is not free: untouched."""
+    unit_ids = random_index(300, 6, 2, 50)
+    emb = SememeEntanglementEmbedding(unit_ids, [f"t0/u{i}" for i in range(50)], "x", 128, 1, norm=norm)
+    with torch.no_grad():
+        emb.unit_vectors.mul_(6.0)
+    emb.invalidate()
+    table, inflated = emb.table().clone(), emb.unit_vectors.detach().clone()
+    emb.restore_unit_scale()
+    if norm == "layernorm":
+        assert emb.unit_vectors.pow(2).mean().sqrt().item() == pytest.approx(emb.initial_unit_std(), rel=1e-5)
+        # the same up to LayerNorm's eps (1e-5 beside a component variance of ~0.04 here)
+        torch.testing.assert_close(emb.table(), table, atol=2e-4, rtol=1e-3)
+    else:
+        assert torch.equal(emb.unit_vectors, inflated)
+
+
+def test_morphte_restores_its_unit_scale_too():
+    from fairseq_see.modules.morph_te_embedding import MorphTEEmbedding
+    emb = MorphTEEmbedding(torch.randint(0, 40, (200, 2)), [f"m{i}" for i in range(40)], 128, 1, rank=3)
+    with torch.no_grad():
+        emb.unit_vectors.mul_(6.0)
+    emb.invalidate()
+    table = emb.table().clone()
+    emb.restore_unit_scale()
+    assert emb.unit_vectors.pow(2).mean().sqrt().item() == pytest.approx(emb.unit_vectors.shape[-1] ** -0.5, rel=1e-5)
+    torch.testing.assert_close(emb.table(), table, atol=2e-4, rtol=1e-3)
+
+
 @pytest.mark.parametrize("dtype,tolerance", [(torch.bfloat16, 3e-2), (torch.float16, 4e-3)])
 def test_half_precision_table_matches_float32(dtype, tolerance):
     """What --fp16/--bf16 training computes: the table from half-precision parameters."""

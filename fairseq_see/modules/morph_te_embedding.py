@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from .rebuilt_table_embedding import RebuiltTableEmbedding
 from ..errors import UserInputError
-from .sememe_entanglement import entangle, table_parameters, unit_size
+from .sememe_entanglement import entangle, rescale_units, table_parameters, unit_size
 
 
 class MorphTEEmbedding(RebuiltTableEmbedding):
@@ -52,6 +52,11 @@ class MorphTEEmbedding(RebuiltTableEmbedding):
         """All parameters but the morpheme rows no token reads (every rank reads every token's morphemes)."""
         rank, morphemes, q = self.unit_vectors.shape
         return self.num_parameters() - rank * (morphemes - self.morpheme_ids.unique().numel()) * q
+
+    def restore_unit_scale(self):
+        """As SEE's: back to the starting scale after a fit to the teacher's table, the table unchanged."""
+        rescale_units(self.unit_vectors, self.unit_vectors.shape[-1] ** -0.5)
+        self.invalidate()
 
     def reset_parameters(self):
         # as SEE: unit vectors of norm ~1, LayerNorm gain d^-1/2 (fairseq's embedding scale)

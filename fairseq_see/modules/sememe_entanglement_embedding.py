@@ -6,7 +6,7 @@ import torch.nn as nn
 from ..errors import UserInputError
 from ..lexicon.dictionary import check_index_fits_dictionary
 from .rebuilt_table_embedding import RebuiltTableEmbedding
-from .sememe_entanglement import check_see_dimensions, entangle, table_parameters, unit_size
+from .sememe_entanglement import check_see_dimensions, entangle, rescale_units, table_parameters, unit_size
 
 
 NORMS = ("layernorm", "affine")  # --see-norm: what the summed products go through
@@ -57,15 +57,23 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
         self.layer_norm = nn.LayerNorm(embedding_dim)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def initial_unit_std(self):
         if self.init == "sum":
             # word2ketXS's leaf scale: components of std (R d)^(-1/2o), so the sum of R products has
             # components of std d^-1/2 (rows of norm ~1 before the norm). Adam moves every parameter by
             # about the learning rate whatever its scale, so smaller units turn faster (the ablation)
-            std = (self.rank * self.embedding_dim) ** (-0.5 / self.order)
-        else:
-            std = self.unit_vectors.shape[-1] ** -0.5  # unit vectors of norm ~1: products of norm ~1 at any o
-        nn.init.normal_(self.unit_vectors, std=std)
+            return (self.rank * self.embedding_dim) ** (-0.5 / self.order)
+        return self.unit_vectors.shape[-1] ** -0.5  # unit vectors of norm ~1: products of norm ~1 at any o
+
+    def restore_unit_scale(self):
+        """Back to the starting scale after a fit to the teacher's table, the table unchanged
+        (``rescale_units``); with ``--see-norm affine`` the scale is not free, and nothing changes."""
+        if self.norm == "layernorm":
+            rescale_units(self.unit_vectors, self.initial_unit_std())
+            self.invalidate()
+
+    def reset_parameters(self):
+        nn.init.normal_(self.unit_vectors, std=self.initial_unit_std())
         nn.init.zeros_(self.layer_norm.bias)
         # LayerNorm outputs unit variance per component; a gain of d^-1/2 gives rows the scale of
         # fairseq's N(0, d^-1/2) embeddings, so embed_scale and tied logits behave as usual
