@@ -115,15 +115,16 @@ def fit_tables_to_teacher(student, teacher, dictionaries, steps, lr):
         optimizer = torch.optim.Adam(parameters, lr=lr)
         with torch.no_grad():
             before = float(weighted_error())
+        # LayerNorm'd units (SEE, MorphTE) have a free common scale that Adam inflates, and larger units
+        # turn slower in training: each step puts them back at their starting scale (rescale_units)
+        restore_scale = getattr(module, "restore_unit_scale", lambda: None)
         for _ in range(steps):
             optimizer.zero_grad()
             loss = weighted_error()
             loss.backward()
             optimizer.step()
+            restore_scale()
         optimizer.zero_grad(set_to_none=True)
-        if hasattr(module, "restore_unit_scale"):
-            # the fit inflates LayerNorm'd units' free scale; larger units would turn slower in training
-            module.restore_unit_scale()
         module.invalidate()
         with torch.no_grad():
             errors[side] = {"before": before, "after": float(weighted_error())}

@@ -66,8 +66,8 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
         return self.unit_vectors.shape[-1] ** -0.5  # unit vectors of norm ~1: products of norm ~1 at any o
 
     def restore_unit_scale(self):
-        """Back to the starting scale after a fit to the teacher's table, the table unchanged
-        (``rescale_units``); with ``--see-norm affine`` the scale is not free, and nothing changes."""
+        """Back to the starting scale, the table unchanged (``rescale_units``; after every step of a fit
+        to the teacher's table); with ``--see-norm affine`` the scale is not free, and nothing changes."""
         if self.norm == "layernorm":
             rescale_units(self.unit_vectors, self.initial_unit_std())
             self.invalidate()
