@@ -65,15 +65,12 @@ class MorphTEEmbedding(RebuiltTableEmbedding):
         nn.init.constant_(self.layer_norm.weight, self.embedding_dim ** -0.5)
         self.invalidate()
 
-    def slot_ids(self):
-        """(V, r, n): rank k reads table k, row k*|M| + m of the flattened (r*|M|, q) table."""
-        rank, morphemes, _ = self.unit_vectors.shape
-        offsets = torch.arange(rank, device=self.morpheme_ids.device).view(1, rank, 1) * morphemes  # (1, r, 1)
-        return self.morpheme_ids.long().unsqueeze(1) + offsets  # (V, r, n)
-
     def build_table(self):
         rank, morphemes, q = self.unit_vectors.shape
-        table = entangle(self.unit_vectors.reshape(rank * morphemes, q), self.slot_ids(), self.embedding_dim)  # (V, d)
+        # rank k reads table k: row k*|M| + m of the flattened (r*|M|, q) table
+        offsets = torch.arange(rank, device=self.morpheme_ids.device).view(1, rank, 1) * morphemes  # (1, r, 1)
+        ids = self.morpheme_ids.long().unsqueeze(1) + offsets  # (V, r, n)
+        table = entangle(self.unit_vectors.reshape(rank * morphemes, q), ids, self.embedding_dim)  # (V, d)
         return self.layer_norm(table)
 
     def unit_count(self):
