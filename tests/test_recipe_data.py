@@ -260,6 +260,18 @@ def test_a_training_that_stops_with_an_error_is_not_marked_done(tmp_path):
     assert "train.teacher" not in markers(work) and (work / "ckpt" / "teacher" / "checkpoint_last.pt").exists()
 
 
+def test_a_deleted_checkpoint_directory_is_trained_again(tmp_path):
+    """A training step marked done whose checkpoint directory was deleted (to redo the run) is not skipped:
+    the rerun trains it again instead of handing the next step a checkpoint that is not there."""
+    first, work = run_with_a_stand_in_trainer(tmp_path, status=0)
+    assert "train.teacher" in markers(work), first.stdout[-2000:] + first.stderr[-2000:]
+    shutil.rmtree(work / "ckpt" / "teacher")
+    again, _ = run_with_a_stand_in_trainer(tmp_path, status=0)
+    assert "train teacher" in again.stdout, again.stdout[-2000:]
+    assert (tmp_path / "trainer_calls.txt").read_text().splitlines() == [f"{work}/ckpt/teacher"] * 2
+    assert (work / "ckpt" / "teacher" / "checkpoint_last.pt").exists()
+
+
 def test_scratch_only_trains_no_teacher(tmp_path):
     """--scratch-only (the rows a second core can train beside the teacher's run): the first training is SEE
     from scratch, and no teacher is started."""

@@ -450,7 +450,7 @@ binarize() {
 # trains and validates on DIR (default bin/; another one is part of the fingerprint, every file's
 # contents). A new run (no checkpoint_last yet) starts from CHECKPOINT with fresh optimizer, data and
 # lr state. A checkpoint directory made from other inputs (its MADE_FROM) is deleted, with the log,
-# rather than resumed.
+# rather than resumed; a step marked done whose directory is gone is trained again.
 train() {
   local name=$1 seed=$2 start=$SECONDS arg deps=() made_from init=() ckpt=$WORKDIR/ckpt/$1
   local data=$WORKDIR/bin data_made_from=(); shift 2
@@ -461,7 +461,8 @@ train() {
     case $arg in "$WORKDIR"/ckpt/*/*) deps+=("step:train.$(basename "$(dirname "$arg")")") ;; esac
   done
   made_from=$(record step:binarize "${data_made_from[@]}" "${deps[@]}" "seed $seed" "${COMMON_TRAIN[@]}" "$@")
-  step_done "train.$name" "$made_from" && return 0
+  # done only with its checkpoint: a directory deleted to redo a run is trained again (from the same inputs)
+  [ -f "$ckpt/checkpoint_last.pt" ] && step_done "train.$name" "$made_from" && return 0
   if [ "${1:-}" = --init-from ]; then
     init=(--restore-file "$2" --reset-optimizer --reset-dataloader --reset-meters --reset-lr-scheduler)
     shift 2
