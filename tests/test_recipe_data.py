@@ -355,6 +355,22 @@ def test_extra_only_trains_the_teacher_and_the_extra_rows_alone(tmp_path):
         ["TRAIN", "see20x.noln.seed1"], ["EVALUATE", "see20x.noln.seed1"]]
 
 
+def test_teachers_only_trains_the_full_models_alone(tmp_path):
+    """--teachers-only: the teacher and teacher.seedN for the further seeds, no student; with --scratch-only,
+    teacher.seedN alone (the teacher is another run's). With --extra-only or an extra row: one line, exit 1."""
+    options = '--stage1 fit-kd --ratios "20 80" --seeds "1 2 3" --teachers-only'
+    assert [call.split()[:2] for call in stood_in_pipeline(tmp_path, options)] == [
+        ["TRAIN", "teacher"], ["EVALUATE", "teacher"], ["TRAIN", "teacher.seed2"], ["EVALUATE", "teacher.seed2"],
+        ["TRAIN", "teacher.seed3"], ["EVALUATE", "teacher.seed3"]]
+    calls = stood_in_pipeline(tmp_path, '--seeds 2 --teachers-only --scratch-only')
+    assert [call.split()[:2] for call in calls] == [["TRAIN", "teacher.seed2"], ["EVALUATE", "teacher.seed2"]]
+    assert "--arch transformer" in calls[0] and "--seed" not in calls[0]  # train's own SEED argument: 2
+    assert calls[0].split()[2] == "2"
+    for extra in ("--extra-only", '--extra-row "noln:see:20:--see-norm affine"'):
+        with pytest.raises(AssertionError, match="--teachers-only"):
+            stood_in_pipeline(tmp_path, f"--seeds 2 --teachers-only {extra}")
+
+
 def test_updates_sets_the_teacher_and_every_student_to_one_budget(tmp_path):
     """--updates N: the teacher and a student from scratch train N updates, a distilled student the profile's
     stage 1 (converge: 150) and N - 150 in stage 2; each warm-up is a tenth of its stage, plus one."""

@@ -38,7 +38,7 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--spm-zh N] [--spm-en N] [--max-positions N] [--updates N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
           [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
           [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--extra-distilled NAME:KIND:RATIO:OPTIONS ...] [--extra-only]
-          [--data-only]
+          [--teachers-only] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
 --lexicon: default the HowNet files beside --data-root, else OpenHowNet's installed data (openhownet).
@@ -72,6 +72,9 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
   and KIND\${RATIO}x.NAME-stage2.seedN (evaluated), e.g. --extra-distilled "bias:see:20:--tied-output-bias".
 --extra-only: of the rows, train only the teacher and the --extra-row/--extra-distilled ones (with
   --scratch-only: only the --extra-row ones), for an ablation beside rows already made.
+--teachers-only: of the rows, train only the full models: the teacher and, for each further seed of
+  --seeds, teacher.seedN (its seed noise); with --scratch-only, the teacher.seedN alone (so it can train
+  on another core beside a run that trains the teacher).
 EOF
 }
 
@@ -80,7 +83,7 @@ EOF
 parse_args() {
   local dataset=$1; local -n _official_tests=$2; shift 2
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
-  WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" EXTRA_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 UPDATES_OPTION="" SEQKD_OPTION="" DISTILLED_OPTION=""
+  WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" EXTRA_ONLY="" TEACHERS_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 UPDATES_OPTION="" SEQKD_OPTION="" DISTILLED_OPTION=""
   SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=() EXTRA_ROWS=() EXTRA_DISTILLED=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -108,6 +111,7 @@ parse_args() {
       --data-only)    DATA_ONLY=1;     shift ;;  # stop once bin/ is ready (the benchmark uses it)
       --scratch-only) SCRATCH_ONLY=1;  shift ;;
       --extra-only)   EXTRA_ONLY=1;    shift ;;
+      --teachers-only) TEACHERS_ONLY=1; shift ;;
       --extra-row)    EXTRA_ROWS+=("$2"); shift 2 ;;
       --extra-distilled) EXTRA_DISTILLED+=("$2"); shift 2 ;;
       -h|--help) usage; exit 0 ;;
@@ -115,6 +119,10 @@ parse_args() {
     esac
   done
   [[ $STAGE1 = paper || $STAGE1 = fit-kd ]] || die "--stage1 $STAGE1: expected paper or fit-kd"
+  [ -z "$TEACHERS_ONLY" ] || [ -z "$EXTRA_ONLY" ] \
+      || die "--teachers-only and --extra-only: each trains only its own rows; give one of them"
+  [ -z "$TEACHERS_ONLY" ] || [ $((${#EXTRA_ROWS[@]} + ${#EXTRA_DISTILLED[@]})) = 0 ] \
+      || die "--teachers-only trains the full models alone: leave out --extra-row and --extra-distilled"
   local spec option
   for spec in "${EXTRA_ROWS[@]/#/--extra-row }" "${EXTRA_DISTILLED[@]/#/--extra-distilled }"; do
     option=${spec%% *} spec=${spec#* }
@@ -689,7 +697,7 @@ pipeline_main() {
   parse_args "$dataset" official_tests "$@"
   set_profile
   make_workdir
-  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY EXTRA_ONLY MAX_POSITIONS \
+  readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY EXTRA_ONLY TEACHERS_ONLY MAX_POSITIONS \
       TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS EXTRA_DISTILLED \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
@@ -720,6 +728,7 @@ pipeline_main() {
   for seed in $SEEDS; do
     [ -z "$EXTRA_ONLY" ] || break
     for ratio in $RATIOS; do
+      [ -z "$TEACHERS_ONLY" ] || break
       # further seeds repeat the first ratio only: they measure run-to-run noise
       [ "$seed" = "${SEEDS%% *}" ] || [ "$ratio" = "${RATIOS%% *}" ] || continue
       students "$seed" "$ratio"
