@@ -132,8 +132,9 @@ def test_collect_and_report_build_the_table(tmp_path):
 def test_ablation_rows_are_compared_with_their_own_scratch_row_and_not_with_the_goals():
     """--extra-row / --extra-distilled rows (KIND RATIO x . NAME [-stage2] . seed N): a distilled ablation is
     compared with the from-scratch row of the same NAME, listed after the recipe's own rows of its kind,
-    and left out of the goal checks (the recipe's own two-stage student is the goal's)."""
-    from fairseq_see.recipe.results import model_name_parts, summarize
+    and given goal checks of their own beside the recipe's student's (distilled: issue 13's goal, from
+    scratch: issue 12's valid-NLL goal, each named after its ablation)."""
+    from fairseq_see.recipe.results import goal_line, model_name_parts, summarize
 
     def row(name, nll, bleu):
         return {"model": name, "valid_nll": nll, "trained_on": "TVsub", "embedding_params": 10, "ratio": 20.0,
@@ -158,7 +159,21 @@ def test_ablation_rows_are_compared_with_their_own_scratch_row_and_not_with_the_
     assert baselines["word2ketxs20x.stage2.seed1"] == "word2ketxs20x.scratch.seed1"
     goal = next(check for check in summary["goals"] if check["ratio"] == 20)
     assert goal["seeds"] == [1] and goal["valid_nll_percent"] == [pytest.approx(10.0)]  # not the ablation's 1%
-    assert not goal["met"]
+    assert not goal["met"] and goal["ablation"] is None and goal["variant"] == "stage2"
+    checks = {(c["ratio"], c["variant"], c["ablation"]): c for c in summary["goals"]}
+    assert set(checks) == {(20, "stage2", None), (20, "stage2", "asym"), (80, "stage2", None),
+                           (20, "scratch", None), (20, "scratch", "asym")}
+    asym = checks[20, "stage2", "asym"]
+    assert asym["met"] and asym["mean_valid_nll_percent"] == pytest.approx(1.0)
+    assert asym["mean_bleu_delta"] == pytest.approx(-0.1)
+    scratch = checks[20, "scratch", "asym"]  # 10% behind: issue 12's goal is 3%, with no BLEU goal
+    assert scratch["goal_bleu_drop"] is None and scratch["goal_valid_nll_percent"] == 3.0 and not scratch["met"]
+    lines = [goal_line(check) for check in summary["goals"]]
+    assert ("- SEE 20x two-stage (asym): within 2% of the teacher's valid NLL and 0.5 BLEU in domain "
+            "(tvsub_test): **met**: valid NLL +1.0%, BLEU -0.10 (mean of 1 seed: seed 1 +1.0% / -0.10)") in lines
+    assert ("- SEE 20x from scratch (asym): within 3% of the teacher's valid NLL: **not met**: valid NLL +10.0%, "
+            "BLEU -1.00 (mean of 1 seed: seed 1 +10.0% / -1.00)") in lines
+    assert "- SEE 80x two-stage: within 5%" in lines[-3] and "not measured (no such student)" in lines[-3]
 
 
 def test_plateau_compares_best_checkpoints():

@@ -5,7 +5,7 @@ validation NLL, updates and training time from fairseq-train's own progress line
 fairseq-generate's summary line; scores from sacreBLEU's JSON output. The report (RESULTS.md, the
 same as data in RESULTS.json) adds each student's gaps to the teacher and to the same student from
 scratch, with sacreBLEU's paired bootstrap on the hypotheses the rows name, the teacher's plateau
-check and a line per goal of issue 13.
+check and a line per goal (issue 13's for distilled students, issue 12's for SEE from scratch).
 """
 
 import glob
@@ -108,6 +108,8 @@ DISTILLED = ("stage2", "seqkd", "seqkd-kd")
 # issue 13's goals: requested ratio -> (largest valid-NLL gap to the teacher in %, largest in-domain
 # BLEU drop), for the mean over seeds
 GOALS = {20: (2.0, 0.5), 80: (5.0, 1.0)}
+# issue 12's, for SEE from scratch: requested ratio -> (largest valid-NLL gap to the teacher in %, no BLEU goal)
+SCRATCH_GOALS = {20: (3.0, None), 80: (6.0, None)}
 # the teacher has reached a plateau when its last quarter of updates improved its best valid NLL by less
 # than this (%)
 PLATEAU_PERCENT = 2.0
@@ -220,28 +222,42 @@ def comparison(row, baseline, splits, p_values):
     return {"baseline": baseline["model"], "valid_nll_percent": gap, "tests": tests}
 
 
+def _goal_check(students, ratio, variant, ablation, nll_percent, bleu_drop, in_domain):
+    """The means over seeds of the students' gaps to the teacher (valid NLL in %; in-domain BLEU where the
+    goal has a BLEU drop), each seed's, and whether the means are within the goal (None: not measured)."""
+    nll_gaps = [e["vs_teacher"]["valid_nll_percent"] for e in students]
+    bleu_deltas = [e["vs_teacher"]["tests"].get(in_domain, {}).get("bleu_delta") for e in students]
+    check = {"ratio": ratio, "variant": variant, "ablation": ablation, "seeds": [e["seed"] for e in students],
+             "goal_valid_nll_percent": nll_percent, "goal_bleu_drop": bleu_drop,
+             "in_domain": in_domain, "valid_nll_percent": nll_gaps, "bleu_delta": bleu_deltas, "met": None}
+    needed = nll_gaps + (bleu_deltas if bleu_drop is not None else [])
+    if students and None not in needed:
+        mean_gap = sum(nll_gaps) / len(nll_gaps)
+        check.update(mean_valid_nll_percent=mean_gap, met=mean_gap <= nll_percent)
+        if None not in bleu_deltas:
+            check["mean_bleu_delta"] = sum(bleu_deltas) / len(bleu_deltas)
+        if bleu_drop is not None:
+            check["met"] = check["met"] and check["mean_bleu_delta"] >= -bleu_drop
+    return check
+
+
 def goal_checks(entries, in_domain):
-    """One check per goal ratio and distilled SEE variant trained at it (two-stage always): the means over
-    seeds of the gaps to the teacher (valid NLL in %, in-domain BLEU), each seed's, and whether both
-    means are within the goal."""
+    """One check per goal and SEE student of a goal's ratio, means over seeds: issue 13's (GOALS) for each
+    distilled variant (the recipe's two-stage student always, measured or not) and each distilled ablation
+    (--extra-distilled); issue 12's (SCRATCH_GOALS) for SEE from scratch and each from-scratch ablation
+    (--extra-row) measured."""
+    see = [e for e in entries if e.get("kind") == "see" and "vs_teacher" in e]
     checks = []
-    for ratio, (nll_percent, bleu_drop) in GOALS.items():
-        for variant in DISTILLED:
-            students = [e for e in entries if e.get("kind") == "see" and e.get("ratio_requested") == ratio
-                        and e.get("variant") == variant and e.get("ablation") is None and "vs_teacher" in e]
-            if not students and variant != "stage2":
-                continue
-            nll_gaps = [e["vs_teacher"]["valid_nll_percent"] for e in students]
-            bleu_deltas = [e["vs_teacher"]["tests"].get(in_domain, {}).get("bleu_delta") for e in students]
-            check = {"ratio": ratio, "variant": variant, "seeds": [e["seed"] for e in students],
-                     "goal_valid_nll_percent": nll_percent, "goal_bleu_drop": bleu_drop,
-                     "in_domain": in_domain, "valid_nll_percent": nll_gaps, "bleu_delta": bleu_deltas,
-                     "met": None}
-            if students and None not in nll_gaps + bleu_deltas:
-                mean_gap, mean_delta = sum(nll_gaps) / len(nll_gaps), sum(bleu_deltas) / len(bleu_deltas)
-                check.update(mean_valid_nll_percent=mean_gap, mean_bleu_delta=mean_delta,
-                             met=mean_gap <= nll_percent and mean_delta >= -bleu_drop)
-            checks.append(check)
+    for goals, variants in ((GOALS, DISTILLED), (SCRATCH_GOALS, ("scratch",))):
+        for ratio, (nll_percent, bleu_drop) in goals.items():
+            for variant in variants:
+                at_ratio = [e for e in see if e["ratio_requested"] == ratio and e["variant"] == variant]
+                ablations = sorted({e["ablation"] for e in at_ratio if e["ablation"] is not None})
+                for ablation in [None] + ablations:
+                    students = [e for e in at_ratio if e["ablation"] == ablation]
+                    if students or (ablation is None and variant == "stage2"):
+                        checks.append(_goal_check(students, ratio, variant, ablation, nll_percent, bleu_drop,
+                                                  in_domain))
     return checks
 
 
@@ -308,15 +324,21 @@ def _delta_cell(test):
 
 def goal_line(check):
     name = f"SEE {check['ratio']}x {VARIANTS[check['variant']]}"
-    goal = (f"within {check['goal_valid_nll_percent']:g}% of the teacher's valid NLL and "
-            f"{check['goal_bleu_drop']:g} BLEU in domain ({check['in_domain']})")
+    if check["ablation"] is not None:
+        name += f" ({check['ablation']})"
+    goal = f"within {check['goal_valid_nll_percent']:g}% of the teacher's valid NLL"
+    if check["goal_bleu_drop"] is not None:
+        goal += f" and {check['goal_bleu_drop']:g} BLEU in domain ({check['in_domain']})"
     if check["met"] is None:
         why = "no such student" if not check["seeds"] else "a figure is missing (the in-domain test?)"
         return f"- {name}: {goal}: not measured ({why})"
-    seeds = ", ".join(f"seed {seed} {gap:+.1f}% / {delta:+.2f}" for seed, gap, delta
+    bleu = "mean_bleu_delta" in check
+    seeds = ", ".join(f"seed {seed} {gap:+.1f}%" + (f" / {delta:+.2f}" if bleu else "") for seed, gap, delta
                       in zip(check["seeds"], check["valid_nll_percent"], check["bleu_delta"]))
-    return (f"- {name}: {goal}: **{'met' if check['met'] else 'not met'}**: valid NLL "
-            f"{check['mean_valid_nll_percent']:+.1f}%, BLEU {check['mean_bleu_delta']:+.2f} "
+    figures = f"valid NLL {check['mean_valid_nll_percent']:+.1f}%"
+    if bleu:
+        figures += f", BLEU {check['mean_bleu_delta']:+.2f}"
+    return (f"- {name}: {goal}: **{'met' if check['met'] else 'not met'}**: {figures} "
             f"(mean of {len(check['seeds'])} seed{'s' if len(check['seeds']) > 1 else ''}: {seeds})")
 
 
