@@ -265,3 +265,17 @@ def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
     assert not re.search(r"^\[[\d:]+\] (train|evaluate|sequence-level) ", rerun.stdout, re.M), rerun.stdout
     assert {path: path.stat().st_mtime_ns for path in (work / "ckpt").glob("*/*.pt")} == made
     assert {path: path.stat().st_mtime_ns for path in (work / "results").glob("*.json")} == rows_made
+
+    # a step marked done whose output was deleted since is done again (and only it): a hypothesis file
+    # redoes that evaluation (the same inputs: its row stands), a row's JSON only the row
+    (work / "eval" / "see20x.scratch.seed1.tvsub_test.hyp").unlink()
+    (work / "results" / "word2ketxs20x.stage2.seed1.json").unlink()
+    redo = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert redo.returncode == 0, redo.stderr[-3000:]
+    assert re.findall(r"^\[[\d:]+\] (train|evaluate|sequence-level) (\S+)", redo.stdout, re.M) == [
+        ("evaluate", "see20x.scratch.seed1")], redo.stdout
+    assert (work / "eval" / "see20x.scratch.seed1.tvsub_test.hyp").stat().st_size > 0
+    assert {path: path.stat().st_mtime_ns for path in (work / "ckpt").glob("*/*.pt")} == made
+    remade = {path: path.stat().st_mtime_ns for path in (work / "results").glob("*.json")}
+    assert set(remade) == set(rows_made)
+    assert [path.name for path in remade if remade[path] != rows_made[path]] == ["word2ketxs20x.stage2.seed1.json"]

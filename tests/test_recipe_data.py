@@ -155,6 +155,20 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not re.search(r"sentencepiece unigram|SEE index|raised to|jieba with", again.stdout), again.stdout
     assert markers(work) == done
+    assert "output bin/dict.en.txt" in done["binarize"] and "output seg/own.zh" in done["segment"]
+
+    # a deleted file of raw/ or seg/ is made again; one of bin/, which the models were trained on, stops the
+    # run with one line (binarizing again would retire every model)
+    (work / "seg" / "own.zh").unlink()
+    resegmented = run_recipe(env, *args)
+    assert resegmented.returncode == 0, resegmented.stderr[-3000:]
+    assert "jieba with" in resegmented.stdout and (work / "seg" / "own.zh").stat().st_size > 0
+    (work / "bin" / "dict.en.txt").unlink()
+    refused = run_recipe(env, *args)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert (f"{work}/bin/dict.en.txt: missing from the binarized data the models were trained on; restore it, "
+            f"or delete {work}/.done/binarize to binarize again") in refused.stderr
+    (work / ".done" / "binarize").unlink()
 
     # the same path, other contents (a fixed file): raw is copied again, and everything after it redone
     write_pair(tmp_path / "own" / "train", zh[:300], en[:300])

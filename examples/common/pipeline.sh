@@ -340,10 +340,24 @@ same_made_from() {
 
 # fingerprint STEP: the first line of the step's marker (empty when the step was never completed)
 fingerprint() { head -n 1 "$WORKDIR/.done/$1" 2> /dev/null || true; }
-# step_done STEP RECORD: the step was completed from exactly what RECORD lists
-step_done() { same_made_from "$(fingerprint "$1")" "$2"; }
-# mark_done STEP RECORD
-mark_done() { printf '%s\n' "$2" > "$WORKDIR/.done/$1"; }
+# step_done STEP RECORD: the step was completed from exactly what RECORD lists, and what it made is there
+step_done() { same_made_from "$(fingerprint "$1")" "$2" && [ -z "$(missing_output "$1")" ]; }
+# missing_output STEP: the first file the step's marker lists as made (its "output" lines, paths in the
+# work dir) that is not there; empty when all are (or the marker lists none: one of before 2026-12-07)
+missing_output() {
+  local path
+  while read -r path; do
+    [ -e "$WORKDIR/$path" ] || { echo "$WORKDIR/$path"; return 0; }
+  done < <(sed -n 's/^output //p' "$WORKDIR/.done/$1" 2> /dev/null)
+}
+# mark_done STEP RECORD [OUTPUT...]: the step's marker, RECORD and an "output" line for each file the step
+# made (in the work dir), so that a deleted output makes the step run again
+mark_done() {
+  local step=$1 record=$2 path; shift 2
+  { printf '%s\n' "$record"
+    for path in "$@"; do printf 'output %s\n' "${path#"$WORKDIR/"}"; done
+  } > "$WORKDIR/.done/$step"
+}
 
 # prepare_raw TITLE DOWNLOAD_FUNCTION: raw/{train,valid}.{zh,en} (and the TVsub held-out test when
 # mirrored) from DATA_SOURCE; raw/TRAINED_ON says which
@@ -383,7 +397,7 @@ prepare_raw() {
       trained_on="official $title training data" ;;
   esac
   echo "$trained_on" > "$raw/TRAINED_ON"
-  mark_done raw "$made_from"
+  mark_done raw "$made_from" "$raw"/{train,valid}.{zh,en} "$raw/TRAINED_ON"
 }
 
 # test_splits: the test sets' names, in TESTS order (one a line)
@@ -416,15 +430,23 @@ check_and_segment() {
   # what adding the lexicon's words to jieba buys: the same validation text, plain jieba
   fairseq-see-recipe segment "${SEMEME_ARGS[@]}" --no-lexicon-words \
       "$raw/valid.zh" "$seg/valid.plain-jieba.zh" | tee -a "$WORKDIR/logs/jieba_coverage.txt"
-  mark_done segment "$made_from"
+  local made=()
+  for split in train valid $(test_splits); do made+=("$seg/$split.zh" "$seg/$split.en"); done
+  mark_done segment "$made_from" "${made[@]}"
 }
 
 # binarize: sentencepiece, pairs fitted to the model's positions, fairseq-preprocess, the SEE index.
-# Redoing it retires every model trained on the previous data (ckpt, eval, results and their markers).
+# Redoing it retires every model trained on the previous data (ckpt, eval, results and their markers), so a
+# file of bin/ deleted since is an error, not a reason to redo it.
 binarize() {
-  local seg=$WORKDIR/seg spm=$WORKDIR/spm l split splits testpref made_from
+  local seg=$WORKDIR/seg spm=$WORKDIR/spm l split splits testpref made_from missing
   made_from=$(record step:segment "SPM_ZH $SPM_ZH" "SPM_EN $SPM_EN" "MAX_POSITIONS $MAX_POSITIONS")
-  step_done binarize "$made_from" && return 0
+  if same_made_from "$(fingerprint binarize)" "$made_from"; then
+    missing=$(missing_output binarize)
+    [ -z "$missing" ] || die "$missing: missing from the binarized data the models were trained on; restore it," \
+                             "or delete $WORKDIR/.done/binarize to binarize again (which retires every model)"
+    return 0
+  fi
   rm -rf "${WORKDIR:?}"/{ckpt,eval,results}/* "$WORKDIR"/.done/{train,eval,collect}.* "$WORKDIR"/logs/*.log
   splits=$(test_splits)
   fairseq-see-recipe spm-train --input "$seg/train.zh" --prefix "$spm/zh" --vocab-size "$SPM_ZH" \
@@ -450,7 +472,8 @@ binarize() {
   fairseq-see-index "$WORKDIR/bin" "${SEMEME_ARGS[@]}" --segmenter-corpus "zh=$WORKDIR/raw/train.zh" \
       --segmenter-corpus "en=$WORKDIR/raw/train.en" | tee "$WORKDIR/logs/index.log"
   echo "$splits" > "$WORKDIR/bin/TEST_SPLITS"  # fairseq's test, test1, ... in this order
-  mark_done binarize "$made_from"
+  mark_done binarize "$made_from" "$WORKDIR"/bin/{TEST_SPLITS,dict.zh.txt,dict.en.txt,see_index.zh.npz,see_index.en.npz} \
+      "$WORKDIR"/bin/{train,valid}.zh-en.{zh,en}.{bin,idx}
 }
 
 # train NAME SEED [--data DIR] [--init-from CHECKPOINT] FAIRSEQ_TRAIN_ARGS...: resumable (checkpoint_last),
@@ -506,7 +529,7 @@ evaluate() {
   made_from=$(record "step:train.$name" "$@" "${DEVICE_ARGS[@]}")
   if ! step_done "eval.$name" "$made_from"; then
     log "evaluate $name"
-    local splits split subset i=0 out
+    local splits split subset i=0 out made=()
     mapfile -t splits < "$WORKDIR/bin/TEST_SPLITS"
     for split in "${splits[@]}"; do
       subset="test"; [ $i -gt 0 ] && subset=test$i
@@ -518,9 +541,10 @@ evaluate() {
       else  # a slice of the test set (smoke), or a set sacrebleu does not ship
         score "$out.hyp" "$WORKDIR/raw/$split.en" > "$out.json"
       fi
+      made+=("$out.hyp" "$out.json")
       i=$((i + 1))
     done
-    mark_done "eval.$name" "$made_from"
+    mark_done "eval.$name" "$made_from" "${made[@]}"
   fi
   collect_row "$name" "${earlier[@]}"
 }
@@ -552,7 +576,7 @@ collect_row() {
   fairseq-see-recipe collect --name "$name" --trained-on "$(cat "$WORKDIR/raw/TRAINED_ON")" "${logs[@]}" \
       --checkpoint "$WORKDIR/ckpt/$name/checkpoint_best.pt" "${specs[@]}" \
       --output "$WORKDIR/results/$name.json"
-  mark_done "collect.$name" "$made_from"
+  mark_done "collect.$name" "$made_from" "$WORKDIR/results/$name.json"
 }
 
 # sequence_kd_data TEACHER_CHECKPOINT: $WORKDIR/bin-seqkd, the training source with the teacher's beam-5
@@ -569,7 +593,7 @@ sequence_kd_data() {
   fairseq-see-recipe sequence-kd "$WORKDIR/bin" --teacher "$teacher" --output "$WORKDIR/bin-seqkd" \
       --shard-dir "$WORKDIR/seqkd" --log-dir "$WORKDIR/logs" --workers 2 "${DEVICE_ARGS[@]}" 2>&1 \
       | tee "$WORKDIR/logs/seqkd.log" || die "sequence-level KD data failed; see $WORKDIR/logs/seqkd.log"
-  mark_done seqkd "$made_from"
+  mark_done seqkd "$made_from" "$WORKDIR"/bin-seqkd/train.zh-en.{zh,en}.{bin,idx}
 }
 
 have_sacrebleu_iwslt17() { sacrebleu -t iwslt17 -l zh-en --echo src > /dev/null 2>&1; }
