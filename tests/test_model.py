@@ -44,14 +44,16 @@ def test_index_travels_in_the_state_dict(data_dir):
 
 
 def test_see_init_reaches_both_sides(data_dir):
+    """--see-init: sum by default (units of std (R d)^(-1/2o)), unit on request (std q^-1/2), both sides."""
     _, default = build(data_dir)
-    _, summed = build(data_dir, "--see-init", "sum")
+    _, unit = build(data_dir, "--see-init", "unit")
     for side in ("encoder", "decoder"):
-        assert getattr(default, side).embed_tokens.init == "unit"
-        embedding = getattr(summed, side).embed_tokens
+        embedding = getattr(default, side).embed_tokens
         assert embedding.init == "sum"
-        # the tiny fixture's sizes: order 3, rank 4, d 64
+        # the tiny fixture's sizes: order 3, rank 4, d 64 (q 4)
         assert embedding.unit_vectors.std().item() == pytest.approx((4 * 64) ** (-1 / 6), rel=0.25)
+        assert getattr(unit, side).embed_tokens.init == "unit"
+        assert getattr(unit, side).embed_tokens.unit_vectors.std().item() == pytest.approx(4 ** -0.5, rel=0.25)
 
 
 def test_tied_output_bias_is_a_counted_target_parameter(data_dir):

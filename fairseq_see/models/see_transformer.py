@@ -11,7 +11,7 @@ from ..errors import UserInputError
 from ..modules.embedding_factory import EMBEDDING_TYPES, Dictionary, build_embedding
 from ..modules.embedding_sizes import DEFAULT_SIZES, sizes_from_args, split_budget
 from ..modules.embedding_stats import format_stats
-from ..modules.sememe_entanglement_embedding import INITS, NORMS
+from ..modules.sememe_entanglement_embedding import DEFAULT_INIT, INITS, NORMS
 from .see_transformer_decoder import SEETransformerDecoder
 
 logger = logging.getLogger(__name__)
@@ -75,9 +75,9 @@ class SEETransformerModel(TransformerModel):
                             help="what a token's summed products go through: layernorm (default: the method's) "
                                  "or affine (its gain and bias, no normalisation: row norms stay free)")
         parser.add_argument("--see-init", choices=INITS,
-                            help="the unit vectors' starting scale: unit (default: norm ~1 each) or sum "
-                                 "(word2ketXS's: the sum of a token's products starts with components of std "
-                                 "d^-1/2; Adam then turns the smaller units faster)")
+                            help="the unit vectors' starting scale: sum (default; word2ketXS's: the sum of a "
+                                 "token's products starts with components of std d^-1/2, so Adam turns the "
+                                 "smaller units faster) or unit (norm ~1 each; the default before 2026-12-07)")
         parser.add_argument("--tied-output-bias", action="store_true",
                             help="a per-token bias on the tied output logits of a compressed target table (|V| "
                                  "parameters, counted; with a ratio the compressor is sized so both reach it): "
@@ -156,7 +156,7 @@ class SEETransformerModel(TransformerModel):
                "identity_ranks": args.see_identity_ranks, "min_readers": args.see_min_readers,
                "fixed_order": args.see_order, "max_slots": getattr(args, "see_max_slots", None),
                "random_seed": getattr(args, "see_random_seed", None), "norm": args.see_norm,
-               "init": getattr(args, "see_init", None) or "unit"}
+               "init": getattr(args, "see_init", None) or DEFAULT_INIT}
         embedding, stats, notes = build_embedding(
             getattr(args, f"{prefix}_embedding_type"), side, dictionary, getattr(args, f"{prefix}_embed_dim"),
             sizes=sizes_from_args(args), ratio=ratios[prefix], see=see,
@@ -218,7 +218,7 @@ def see_base_architecture(args):
     ratio = side_ratio(args, "encoder") or side_ratio(args, "decoder")
     for name, default in (("see_order", None if ratio else DEFAULT_SEE_ORDER), ("see_rank", 4), ("see_tables", 1),
                           ("see_identity_ranks", 1), ("see_min_readers", 2), ("see_norm", "layernorm"),
-                          ("see_init", "unit")):
+                          ("see_init", DEFAULT_INIT)):
         if getattr(args, name, None) is None:
             setattr(args, name, default)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)

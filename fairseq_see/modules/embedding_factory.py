@@ -35,7 +35,7 @@ from .embedding_stats import full_embedding_stats
 from .low_rank_embedding import LowRankEmbedding
 from .morph_te_embedding import MorphTEEmbedding
 from .sememe_entanglement import check_see_dimensions
-from .sememe_entanglement_embedding import SememeEntanglementEmbedding, placeholder_index
+from .sememe_entanglement_embedding import DEFAULT_INIT, SememeEntanglementEmbedding, placeholder_index
 from .tt_embedding import TTEmbedding
 from .word2ket_embedding import Word2KetEmbedding
 from .word2ket_xs_embedding import Word2KetXSEmbedding
@@ -180,5 +180,5 @@ def _see_embedding(kind, side, dictionary, dim, ratio, see, indexes):
     embedding = SememeEntanglementEmbedding(
         unit_ids, units, dictionary_checksum(dictionary.symbols), dim, dictionary.pad, tables=tables, side=side,
         placeholder=index is None, kind=kind, dictionary_path=dictionary.path, coverage=coverage,
-        norm=see.get("norm") or "layernorm", init=see.get("init") or "unit")
+        norm=see.get("norm") or "layernorm", init=see.get("init") or DEFAULT_INIT)
     return embedding, notes

@@ -11,6 +11,8 @@ from .sememe_entanglement import check_see_dimensions, entangle, rescale_units, 
 
 NORMS = ("layernorm", "affine")  # --see-norm: what the summed products go through
 INITS = ("unit", "sum")  # --see-init: the unit vectors' starting scale
+# sum since 2026-12-07: better from scratch and distilled at d 256, two seeds each (docs/METHOD.md)
+DEFAULT_INIT = "sum"
 
 
 class SememeEntanglementEmbedding(RebuiltTableEmbedding):
@@ -29,7 +31,7 @@ class SememeEntanglementEmbedding(RebuiltTableEmbedding):
 
     def __init__(self, unit_ids, units, dictionary_checksum, embedding_dim, padding_idx, tables=1, side="",
                  placeholder=False, kind="see", dictionary_path="the dictionary", coverage=None, norm="layernorm",
-                 init="unit"):
+                 init=DEFAULT_INIT):
         super().__init__()
         vocab, rank, order = unit_ids.shape
         check_see_dimensions(embedding_dim, order, rank, tables)
