@@ -541,7 +541,7 @@ evaluate() {
       else  # a slice of the test set (smoke), or a set sacrebleu does not ship
         score "$out.hyp" "$WORKDIR/raw/$split.en" > "$out.json"
       fi
-      made+=("$out.hyp" "$out.json")
+      made+=("$out.gen" "$out.hyp" "$out.json")  # what collect_row reads
       i=$((i + 1))
     done
     mark_done "eval.$name" "$made_from" "${made[@]}"
