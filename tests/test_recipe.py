@@ -143,6 +143,9 @@ def test_ablation_rows_are_compared_with_their_own_scratch_row_and_not_with_the_
     assert model_name_parts("see20x.asym-stage2.seed1") == {
         "kind": "see", "ratio": 20, "variant": "stage2", "ablation": "asym", "seed": 1}
     assert model_name_parts("see.ident.seed1")["ablation"] == "ident"
+    assert model_name_parts("tt20x.asym-seqkd-kd.seed2") == {
+        "kind": "tt", "ratio": 20, "variant": "seqkd-kd", "ablation": "asym", "seed": 2}
+    assert model_name_parts("see20x.a-b-seqkd.seed1")["ablation"] == "a-b"
     assert model_name_parts("see.ident.seed1")["ratio"] is None
     assert model_name_parts("see.stage2.seed1") is None and model_name_parts("teacher.seed2") is None
     rows = [row("see20x.asym-stage2.seed1", 5.05, 39.9), row("teacher", 5.0, 40.0),

@@ -193,7 +193,8 @@ def test_data_steps_on_own_files_refit_positions_and_redo_what_changed(tmp_path)
 
 @pytest.mark.parametrize("case", ["no lexicon", "bad profile", "bad vocabulary", "missing file", "bad stage 1",
                                   "bad extra row", "bad extra distilled row",
-                                  "extra row named as a recipe row", "bad updates", "updates within stage 1"])
+                                  "extra row named as a recipe row", "extra seqkd named as a recipe row",
+                                  "extra seqkd without seqkd", "bad updates", "updates within stage 1"])
 def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
     train = write_pair(tmp_path / "train", ["你好"], ["hello"])
     given = ["--train-zh", train[0], "--train-en", train[1], "--valid-zh", train[0], "--valid-en", train[1]]
@@ -210,6 +211,10 @@ def test_refused_before_any_work_and_without_a_work_dir(tmp_path, case):
                                     r"--extra-distilled a b:see:20:: expected NAME:KIND:RATIO:OPTIONS"),
         "extra row named as a recipe row": (given + lexicon + ["--extra-row", "scratch:see:20:--see-rank 3"],
                                             r"--extra-row scratch:see:20:--see-rank 3: NAME scratch is taken"),
+        "extra seqkd named as a recipe row": (given + lexicon + ["--extra-seqkd", "a-seqkd:see:20:"],
+                                              r"--extra-seqkd a-seqkd:see:20:: NAME a-seqkd is taken"),
+        "extra seqkd without seqkd": (given + lexicon + ["--seqkd", "-", "--extra-seqkd", "a:see:20:"],
+                                      r"--extra-seqkd trains the --seqkd students, and there are none"),
         "bad updates": (given + lexicon + ["--updates", "3k"], r"--updates 3k: expected a positive whole number"),
         "updates within stage 1": (given + lexicon + ["--profile", "converge", "--updates", "150"],
                                    r"--updates 150: the students' stage 1 alone has 150 at profile converge; give more"),
@@ -302,13 +307,14 @@ def stood_in_pipeline(tmp_path, options):
     script = (f'source "{PIPELINE_SH}"\n'
               'prepare_raw() { echo "TVsub" > "$WORKDIR/raw/TRAINED_ON"; }; check_and_segment() { :; }; binarize() { :; }\n'
               'train() { echo "TRAIN $*"; }; evaluate() { echo "EVALUATE $*"; }; fairseq-see-recipe() { :; }\n'
+              'sequence_kd_data() { echo "SEQKD_DATA $*"; }\n'
               f'tests=(); pipeline_main demo DEMO : -- --train-zh {train[0]} --train-en {train[1]} '
               f'--valid-zh {train[0]} --valid-en {train[1]} --lexicon {write(tmp_path / "lex.txt", LEXICON)} '
               f'--workdir {tmp_path / "work"} --profile converge {options}')
     result = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path), capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    return [line for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE"))]
+    return [line for line in result.stdout.splitlines() if line.startswith(("TRAIN", "EVALUATE", "SEQKD_DATA"))]
 
 
 def test_extra_rows_train_after_the_others_with_their_own_options(tmp_path):
@@ -353,6 +359,36 @@ def test_extra_distilled_rows_take_the_two_stages_with_their_own_options(tmp_pat
     assert asym2 == stage2.replace("see20x.stage1.seed1", "see20x.asym-stage1.seed1").replace(
         "see20x.stage2.seed1", "see20x.asym-stage2.seed1").replace(" --warmup-updates", extra + " --warmup-updates")
     assert asym_evaluated == evaluated.replace("see20x.", "see20x.asym-")
+
+
+def test_extra_seqkd_rows_are_an_extra_distilled_row_and_its_sequence_kd_students(tmp_path):
+    """--extra-seqkd NAME:KIND:RATIO:OPTIONS: the --extra-distilled row of the same spec, then the teacher's
+    translations and, per --seqkd item, stage 2 on them from that row's own stage 1 with OPTIONS
+    (KIND${RATIO}x.NAME-seqkd / -seqkd-kd), so the two distillations differ in stage 2 only."""
+    calls = stood_in_pipeline(tmp_path, (
+        '--stage1 fit-kd --ratios 20 --seeds 1 --extra-only --seqkd "ce kd" '
+        '--extra-seqkd "asym:tt:20:--decoder-embedding-compression-ratio 11"'))
+    assert [call.split()[:2] for call in calls] == [
+        ["TRAIN", "teacher"], ["EVALUATE", "teacher"],
+        ["TRAIN", "tt20x.asym-stage1.seed1"], ["TRAIN", "tt20x.asym-stage2.seed1"],
+        ["EVALUATE", "tt20x.asym-stage2.seed1"], ["SEQKD_DATA", f"{tmp_path}/work/ckpt/teacher/checkpoint_best.pt"],
+        ["TRAIN", "tt20x.asym-seqkd.seed1"], ["EVALUATE", "tt20x.asym-seqkd.seed1"],
+        ["TRAIN", "tt20x.asym-seqkd-kd.seed1"], ["EVALUATE", "tt20x.asym-seqkd-kd.seed1"]]
+    two_stage, ce, kd = (calls[i] for i in (3, 6, 8))
+    start = f"--init-from {tmp_path}/work/ckpt/tt20x.asym-stage1.seed1/checkpoint_last.pt"
+    assert start in two_stage and start in ce and start in kd
+    assert f"--data {tmp_path}/work/bin-seqkd" in ce and f"--data {tmp_path}/work/bin-seqkd" in kd
+    assert "--data" not in two_stage
+    for call in (ce, kd):
+        assert "--encoder-embedding-type tt" in call and "--embedding-compression-ratio 20" in call
+        assert "--decoder-embedding-compression-ratio 11 --warmup-updates" in call
+    assert "--criterion label_smoothed_cross_entropy" in ce and "--teacher-checkpoint" not in ce
+    assert "--criterion see_distillation" in kd and "--kd-alpha 0.5" in kd
+    # the recipe's own sequence-level KD students keep their names: see20x.seqkd from see20x.stage1
+    own = stood_in_pipeline(tmp_path, '--stage1 fit-kd --ratios 20 --seeds 1 --scratch - --seqkd ce --distilled -')
+    assert [call.split()[1] for call in own if call.startswith("TRAIN")] == [
+        "teacher", "see20x.stage1.seed1", "see20x.stage2.seed1", "see20x.scratch.seed1", "see20x.seqkd.seed1"]
+    assert "ckpt/see20x.stage1.seed1/checkpoint_last.pt" in own[-2]
 
 
 def test_extra_only_trains_the_teacher_and_the_extra_rows_alone(tmp_path):

@@ -37,7 +37,8 @@ usage: $0 [--train-zh F --train-en F --valid-zh F --valid-en F] [--test NAME:ZH:
           [--data-root DIR] [--lexicon A,B|openhownet] [--sememe-names F] [--wordnet DIR] [--seeds "1 2"]
           [--spm-zh N] [--spm-en N] [--max-positions N] [--updates N] [--seqkd "ce kd"|-] [--distilled "tt ..."|all|-]
           [--scratch "see_random tt ..."|all|-] [--stage1 paper|fit-kd] [--scratch-only]
-          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--extra-distilled NAME:KIND:RATIO:OPTIONS ...] [--extra-only]
+          [--extra-row NAME:KIND:RATIO:OPTIONS ...] [--extra-distilled NAME:KIND:RATIO:OPTIONS ...]
+          [--extra-seqkd NAME:KIND:RATIO:OPTIONS ...] [--extra-only]
           [--teachers-only] [--data-only]
 Without --train-*: official data is downloaded; with --data-root (default \$FAIRSEQ_SEE_DATA) a local
 mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for training, the real test sets).
@@ -70,7 +71,11 @@ mirror laid out like ../shared/data/zh-en is used instead (TVsub slice for train
 --extra-distilled NAME:KIND:RATIO:OPTIONS: the same, distilled in the recipe's two stages (OPTIONS in
   both) at the first seed, after the --extra-row rows and not with --scratch-only: KIND\${RATIO}x.NAME-stage1
   and KIND\${RATIO}x.NAME-stage2.seedN (evaluated), e.g. --extra-distilled "bias:see:20:--tied-output-bias".
---extra-only: of the rows, train only the teacher and the --extra-row/--extra-distilled ones (with
+--extra-seqkd NAME:KIND:RATIO:OPTIONS: an --extra-distilled row and, from its stage 1, the sequence-level
+  KD students of --seqkd (ce: KIND\${RATIO}x.NAME-seqkd.seedN, kd: KIND\${RATIO}x.NAME-seqkd-kd.seedN),
+  so the two distillations of one student differ in stage 2 only; an --extra-distilled row of the same
+  spec is the same two-stage row (trained once).
+--extra-only: of the rows, train only the teacher and the --extra-row/-distilled/-seqkd ones (with
   --scratch-only: only the --extra-row ones), for an ablation beside rows already made.
 --teachers-only: of the rows, train only the full models: the teacher and, for each further seed of
   --seeds, teacher.seedN (its seed noise); with --scratch-only, the teacher.seedN alone (so it can train
@@ -85,6 +90,7 @@ parse_args() {
   PROFILE=smoke RATIOS="" SEEDS="" WORKDIR="" DATA_ROOT="${FAIRSEQ_SEE_DATA:-}" LEXICON="" SEMEME_NAMES=""
   WORDNET="" DATA_ONLY="" SCRATCH_ONLY="" EXTRA_ONLY="" TEACHERS_ONLY="" SPM_ZH_OPTION="" SPM_EN_OPTION="" MAX_POSITIONS=1024 UPDATES_OPTION="" SEQKD_OPTION="" DISTILLED_OPTION=""
   SCRATCH_OPTION="" STAGE1=paper TRAIN_ZH="" TRAIN_EN="" VALID_ZH="" VALID_EN="" TESTS=() EXTRA_ROWS=() EXTRA_DISTILLED=()
+  EXTRA_SEQKD=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --train-zh)     TRAIN_ZH=$2;     shift 2 ;;
@@ -114,6 +120,7 @@ parse_args() {
       --teachers-only) TEACHERS_ONLY=1; shift ;;
       --extra-row)    EXTRA_ROWS+=("$2"); shift 2 ;;
       --extra-distilled) EXTRA_DISTILLED+=("$2"); shift 2 ;;
+      --extra-seqkd)  EXTRA_SEQKD+=("$2"); shift 2 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
@@ -121,16 +128,17 @@ parse_args() {
   [[ $STAGE1 = paper || $STAGE1 = fit-kd ]] || die "--stage1 $STAGE1: expected paper or fit-kd"
   [ -z "$TEACHERS_ONLY" ] || [ -z "$EXTRA_ONLY" ] \
       || die "--teachers-only and --extra-only: each trains only its own rows; give one of them"
-  [ -z "$TEACHERS_ONLY" ] || [ $((${#EXTRA_ROWS[@]} + ${#EXTRA_DISTILLED[@]})) = 0 ] \
-      || die "--teachers-only trains the full models alone: leave out --extra-row and --extra-distilled"
+  [ -z "$TEACHERS_ONLY" ] || [ $((${#EXTRA_ROWS[@]} + ${#EXTRA_DISTILLED[@]} + ${#EXTRA_SEQKD[@]})) = 0 ] \
+      || die "--teachers-only trains the full models alone: leave out --extra-row, --extra-distilled and --extra-seqkd"
   local spec option
-  for spec in "${EXTRA_ROWS[@]/#/--extra-row }" "${EXTRA_DISTILLED[@]/#/--extra-distilled }"; do
+  for spec in "${EXTRA_ROWS[@]/#/--extra-row }" "${EXTRA_DISTILLED[@]/#/--extra-distilled }" \
+              "${EXTRA_SEQKD[@]/#/--extra-seqkd }"; do
     option=${spec%% *} spec=${spec#* }
     [[ $spec =~ ^[A-Za-z0-9_-]+:(see|see_random|morphte|word2ketxs|tt):([1-9][0-9.]*|-):.*$ ]] \
         || die "$option $spec: expected NAME:KIND:RATIO:OPTIONS (NAME letters, digits, _ or -; KIND see," \
                "see_random, morphte, word2ketxs or tt; RATIO a number or -)"
     # the recipe's own rows' names, and its distilled ablations' (fairseq_see/recipe/results.py reads them)
-    [[ ! ${spec%%:*} =~ ^(stage1|stage2|seqkd|seqkd-kd|scratch)$|-stage[12]$ ]] \
+    [[ ! ${spec%%:*} =~ ^(stage1|stage2|seqkd|seqkd-kd|scratch)$|-(stage[12]|seqkd|seqkd-kd)$ ]] \
         || die "$option $spec: NAME ${spec%%:*} is taken by the recipe's own rows; choose another"
   done
   WORKDIR=$(realpath -m "${WORKDIR:-work/$dataset-$PROFILE}")  # created by make_workdir, after the checks
@@ -255,6 +263,8 @@ set_profile() {
   [ "$SCRATCH" != all ] || SCRATCH="word2ketxs see_random tt morphte"
   local item
   for item in $SEQKD; do [[ $item = ce || $item = kd ]] || die "--seqkd $item: expected ce, kd or -"; done
+  [ -n "$SEQKD" ] || [ ${#EXTRA_SEQKD[@]} = 0 ] \
+      || die "--extra-seqkd trains the --seqkd students, and there are none (--seqkd -, or none in profile $PROFILE); give --seqkd ce, kd or \"ce kd\""
   for item in $DISTILLED; do
     [[ $item =~ ^(morphte|word2ketxs|tt)$ ]] \
         || die "--distilled $item: expected morphte, word2ketxs, tt, all or -"
@@ -610,7 +620,7 @@ students() {
   [ "$ratio" = "${RATIOS%% *}" ] || return 0
   for kind in $SCRATCH; do from_scratch "$kind" "$seed" "$ratio"; done
   [ "$seed" = "${SEEDS%% *}" ] && [ -z "$SCRATCH_ONLY" ] || return 0
-  [ -z "$SEQKD" ] || sequence_kd_students "$seed" "$ratio"
+  [ -z "$SEQKD" ] || sequence_kd_students see "$seed" "$ratio"
   for kind in $DISTILLED; do two_stage "$kind" "$seed" "$ratio"; done
 }
 
@@ -691,26 +701,34 @@ extra_row() {
   "$how" "$kind" "$seed" "$ratio" "$name" $options
 }
 
-# sequence_kd_students SEED RATIO: stage 2 of the SEE student on the teacher's beam-5 translations of the
-# training source (bin-seqkd), from the two-stage student's own stage 1 (it fits tables and hidden states
-# to the teacher's, on bin/'s pairs), so the two differ in stage 2 only: per SEQKD item, ce = label-smoothed
-# CE alone (see${RATIO}x.seqkd), kd = with stage 2's word-level KD as well (see${RATIO}x.seqkd-kd)
+# sequence_kd_students KIND SEED RATIO [VARIANT FAIRSEQ_TRAIN_ARGS...]: stage 2 of two_stage's KIND student
+# (the same arguments) on the teacher's beam-5 translations of the training source (bin-seqkd), from that
+# student's own stage 1 (it fits tables and hidden states to the teacher's, on bin/'s pairs), so the two
+# differ in stage 2 only: per SEQKD item, ce = label-smoothed CE alone (KIND${RATIO}x.[VARIANT-]seqkd),
+# kd = with stage 2's word-level KD as well (KIND${RATIO}x.[VARIANT-]seqkd-kd)
 sequence_kd_students() {
-  local seed=$1 ratio=$2 variant options teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt
-  local s1=see${ratio}x.stage1.seed$seed
-  mapfile -t options < <(student_options see "$ratio")
+  local kind=$1 seed=$2 ratio=$3 variant options prefix extra teacher=$WORKDIR/ckpt/teacher/checkpoint_best.pt
+  shift 3
+  prefix=$(row_prefix "$kind" "$ratio")
+  if [ $# -gt 0 ]; then prefix=$prefix$1-; shift; fi
+  extra=("$@")
+  local s1=${prefix}stage1.seed$seed
+  mapfile -t options < <(student_options "$kind" "$ratio")
   sequence_kd_data "$teacher"
   for variant in $SEQKD; do
     case $variant in
-      ce) stage2 "see${ratio}x.seqkd.seed$seed" "$seed" "$s1" --data "$WORKDIR/bin-seqkd" "${options[@]}" \
-              --criterion label_smoothed_cross_entropy --label-smoothing 0.1 ;;
-      kd) stage2 "see${ratio}x.seqkd-kd.seed$seed" "$seed" "$s1" --data "$WORKDIR/bin-seqkd" "${options[@]}" \
+      ce) stage2 "${prefix}seqkd.seed$seed" "$seed" "$s1" --data "$WORKDIR/bin-seqkd" "${options[@]}" \
+              --criterion label_smoothed_cross_entropy --label-smoothing 0.1 "${extra[@]}" ;;
+      kd) stage2 "${prefix}seqkd-kd.seed$seed" "$seed" "$s1" --data "$WORKDIR/bin-seqkd" "${options[@]}" \
               --criterion see_distillation --teacher-checkpoint "$teacher" --distill-stage 2 --kd-alpha 0.5 \
-              --kd-temperature 1 --label-smoothing 0.1 ;;
+              --kd-temperature 1 --label-smoothing 0.1 "${extra[@]}" ;;
       *) die "SEQKD: $variant is neither ce nor kd" ;;
     esac
   done
 }
+
+# two_stage_and_sequence_kd KIND SEED RATIO VARIANT FAIRSEQ_TRAIN_ARGS...: an --extra-seqkd
+two_stage_and_sequence_kd() { two_stage "$@"; sequence_kd_students "$@"; }
 
 pipeline_main() {
   local dataset=$1 title=$2 download=$3 official_tests=(); shift 3
@@ -722,7 +740,7 @@ pipeline_main() {
   set_profile
   make_workdir
   readonly PROFILE RATIOS SEEDS STAGE1 WORKDIR DATA_ROOT LEXICON SEMEME_NAMES WORDNET DATA_ONLY SCRATCH_ONLY EXTRA_ONLY TEACHERS_ONLY MAX_POSITIONS \
-      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS EXTRA_DISTILLED \
+      TRAIN_ZH TRAIN_EN VALID_ZH VALID_EN EXTRA_ROWS EXTRA_DISTILLED EXTRA_SEQKD \
       DATA_SOURCE TESTS SEMEME_ARGS SEE_ARGS N_TRAIN N_VALID N_INDOMAIN_TEST N_TEST SPM_ZH SPM_EN MAX_TOKENS \
       LR WARMUP TEACHER_UPDATES STAGE1_UPDATES FIT_STEPS STAGE2_UPDATES SEQKD DISTILLED SCRATCH ARCH_ARGS \
       DEVICE_ARGS \
@@ -766,6 +784,7 @@ pipeline_main() {
   for spec in "${EXTRA_ROWS[@]}"; do extra_row "${SEEDS%% *}" from_scratch "$spec"; done
   if [ -z "$SCRATCH_ONLY" ]; then
     for spec in "${EXTRA_DISTILLED[@]}"; do extra_row "${SEEDS%% *}" two_stage "$spec"; done
+    for spec in "${EXTRA_SEQKD[@]}"; do extra_row "${SEEDS%% *}" two_stage_and_sequence_kd "$spec"; done
   fi
   fairseq-see-recipe report --workdir "$WORKDIR" --title "$title zh-en, profile $PROFILE" \
       --note "Command: $command"

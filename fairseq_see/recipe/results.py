@@ -98,10 +98,11 @@ def read_rows(workdir):
 
 
 # The recipe's model names: KIND RATIO x . VARIANT . seed SEED (teacher apart), e.g. see20x.stage2.seed1;
-# its ablations (--extra-row, --extra-distilled) KIND RATIO x . NAME . seed SEED (from scratch) and
-# KIND RATIO x . NAME-stage1/-stage2 . seed SEED (distilled), the RATIO x left out where they give none
+# its ablations (--extra-row, --extra-distilled, --extra-seqkd) KIND RATIO x . NAME . seed SEED (from scratch)
+# and KIND RATIO x . NAME-stage1/-stage2/-seqkd/-seqkd-kd . seed SEED (distilled), the RATIO x left out where
+# they give none
 MODEL_NAME = re.compile(r"(?P<kind>[a-z][a-z0-9_]*?)(?:(?P<ratio>\d+)x)?\.(?P<middle>[A-Za-z0-9_-]+)\.seed(?P<seed>\d+)")
-ABLATION_STAGE = re.compile(r"(?P<ablation>[A-Za-z0-9_-]+)-(?P<variant>stage1|stage2)")
+ABLATION_STAGE = re.compile(r"(?P<ablation>[A-Za-z0-9_-]+)-(?P<variant>stage1|stage2|seqkd-kd|seqkd)")
 VARIANTS = {"stage2": "two-stage", "seqkd": "sequence-level KD", "seqkd-kd": "sequence-level + word-level KD",
             "scratch": "from scratch", "stage1": "stage 1 only"}  # in the table's order
 DISTILLED = ("stage2", "seqkd", "seqkd-kd")
