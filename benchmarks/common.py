@@ -221,7 +221,7 @@ def model_args(kind, ratio, shape):
             "--encoder-layers", s["layers"], "--decoder-layers", s["layers"],
             "--seed", "1"]
     if kind != "full":
-        argv += ["--embedding-compression-ratio", ratio]
+        argv += ["--embedding-compression-ratio", ratio, *s.get("model_args", [])]
     return options.parse_args_and_arch(options.get_training_parser(), [str(a) for a in argv])
 
 

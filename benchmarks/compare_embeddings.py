@@ -54,6 +54,8 @@ def parser():
                    help="torch threads (default 1: on a small machine shared with other jobs, OpenMP regions "
                         "wait for descheduled threads and multi-threaded timings measure the scheduler; 0 keeps "
                         "torch's default)")
+    p.add_argument("--model-args", help="--speed/--quick: fairseq options after every compressed model's own, e.g. "
+                                        "'--see-max-slots 32' (the sizes a recipe row trains with)")
     p.add_argument("--index-words", type=int, default=40000, help="--index: dictionary size")
     p.add_argument("--json", help="write the records here")
     p.add_argument("--markdown", help="also write the table here")

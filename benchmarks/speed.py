@@ -25,12 +25,14 @@ Shapes (SPEED): |V| 16k per side, d 512, 6+6 layers, FFN 1024, 4 heads (see_tran
 batches of 128 x 32 = 4,096 tokens per side; --cpu-profile-shape (CPU_PROFILE) the IWSLT17 recipe's
 cpu profile (8k + 8k, d 256, 3+3 layers, 64 x 32 tokens); --quick (QUICK) the same at toy shapes with few
 rounds (< 2 minutes on 2 cores). Token ids are synthetic, the dictionaries too (common.py).
+--model-args: options after every compressed model's own (shape["model_args"]), e.g. a recipe row's sizes.
 Without the lexicons, see and see_random are skipped with a message.
 """
 
 import io
 import multiprocessing
 import random
+import shlex
 import statistics
 import time
 
@@ -269,6 +271,8 @@ def main(args, types):
     """(records, table, meta) of --speed, or of --quick with ``args.quick``."""
     import torch
     shape = dict(QUICK if args.quick else CPU_PROFILE if args.cpu_profile_shape else SPEED)
+    if args.model_args:
+        shape["model_args"] = shlex.split(args.model_args)  # in the shape: every model build (memory too) sees it
     ratios = [float(r) if "." in r else int(r) for r in args.ratios.split(",")] if args.ratios else shape["ratios"]
     rounds = args.rounds or shape["rounds"]
     warmup = shape["warmup"] if args.warmup is None else args.warmup

@@ -108,3 +108,14 @@ def test_quality_mode_trains_scores_and_plots_each_type(tmp_path):
             assert 0 <= scores["bleu"] <= 100 and 0 < scores["chrf"] <= 100
     assert "| type | ratio | emb. params | valid NLL | iwslt17_tst2017 BLEU |" in result.stdout
     assert png.stat().st_size > 1000
+
+
+def test_model_args_reach_every_compressed_model_and_not_full():
+    """--model-args (shape["model_args"]): the options follow each compressed model's own, so a recipe row's
+    sizes (here --see-max-slots 32) are what the speed benchmark builds; the full model is left as it is."""
+    shape = dict(vocab=2000, dim=64, layers=1, ffn=128, heads=2,
+                 model_args=["--see-max-slots", "32", "--see-init", "unit"])
+    see = common.model_args("see", 20, shape)
+    assert see.see_max_slots == 32 and see.see_init == "unit" and see.embedding_compression_ratio == 20
+    full = common.model_args("full", 20, shape)
+    assert getattr(full, "see_max_slots", None) is None and getattr(full, "embedding_compression_ratio", None) is None
