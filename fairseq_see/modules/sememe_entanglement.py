@@ -71,11 +71,11 @@ def rescale_units(unit_vectors, std):
 
 
 def outer_product(factors):
-    """Kronecker product along the last axis: (..., n, q) -> (..., q^n)."""
-    product = factors[..., 0, :]
-    for j in range(1, factors.shape[-2]):
+    """Kronecker product of n tensors along their last axis: n x (..., q) -> (..., q^n)."""
+    product = factors[0]
+    for factor in factors[1:]:
         # (..., a, 1) * (..., 1, q) -> (..., a*q)
-        product = (product.unsqueeze(-1) * factors[..., j, :].unsqueeze(-2)).flatten(-2)
+        product = (product.unsqueeze(-1) * factor.unsqueeze(-2)).flatten(-2)
     return product
 
 
@@ -119,7 +119,7 @@ def entangle(unit_vectors, unit_ids, dim):
     The (V, R, D) tensor of per-slot products is never built: the factors are split into a left
     group of ``a`` and a right group of ``o - a`` and the sum over slots becomes a batched matmul
     (V, q^a, R) @ (V, R, q^(o-a)) -> (V, q^a, q^(o-a)). That is ~6x faster than broadcasting on
-    CPU (docs/METHOD.md, "Speed"). Each group gathers its own factors (slicing the ids, not one
+    CPU (docs/METHOD.md, "Speed"). Each factor is gathered on its own (slicing the ids, not one
     gathered (V, R, o, q) tensor): a slice of a gathered tensor costs a zero-filled copy of all of it
     in backward, a quarter of the rebuild's time at d 256 (benchmarks/rebuild_cost.py).
     """
@@ -129,7 +129,8 @@ def entangle(unit_vectors, unit_ids, dim):
     if order == 1:
         return gather_rows(unit_vectors, unit_ids[:, :, 0]).sum(1)[:, :dim]  # (V, R, q) -> (V, d)
     split = order // 2
-    left = outer_product(gather_rows(unit_vectors, unit_ids[:, :, :split]))  # (V, R, a, q) -> (V, R, q^a)
-    right = outer_product(gather_rows(unit_vectors, unit_ids[:, :, split:]))  # (V, R, q^(o-a))
+    factors = [gather_rows(unit_vectors, unit_ids[:, :, j]) for j in range(order)]  # o x (V, R, q)
+    left = outer_product(factors[:split])  # (V, R, q^a)
+    right = outer_product(factors[split:])  # (V, R, q^(o-a))
     table = torch.bmm(left.transpose(1, 2), right).reshape(vocab, -1)  # (V, q^a, q^(o-a)) -> (V, D)
     return table if table.shape[1] == dim else table[:, :dim]  # (V, d)
