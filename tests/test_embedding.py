@@ -6,7 +6,8 @@ import torch
 
 from fairseq_see.errors import UserInputError
 from fairseq_see.modules.embedding_stats import format_stats
-from fairseq_see.modules.sememe_entanglement import check_see_dimensions, entangle, unit_size
+from fairseq_see.modules.sememe_entanglement import (check_see_dimensions, entangle, factor_scatter_matrices,
+                                                     unit_size)
 from fairseq_see.modules.sememe_entanglement_embedding import SememeEntanglementEmbedding, placeholder_index
 
 
@@ -41,6 +42,37 @@ def test_batched_table_equals_naive_kronecker(dim, order, rank, dtype):
     grad_fast, = torch.autograd.grad((fast * weights).sum(), unit_vectors)
     grad_slow, = torch.autograd.grad((slow * weights).sum(), unit_vectors)
     torch.testing.assert_close(grad_fast, grad_slow)
+
+
+def test_cpu_backward_sums_through_a_scatter_matrix_made_once_per_index():
+    """On CPU the gathered factors' gradient reaches the unit rows through each factor's 0/1 scatter
+    matrix, made once per index (the same matrices on the next rebuild, new ones when the index changes
+    in place) and giving F.embedding's gradients; half precision takes index_add_ and agrees too."""
+    unit_vectors = torch.randn(40, 16, requires_grad=True)
+    unit_ids = random_index(300, 8, 2, 40).to(torch.int16)
+    weights = torch.randn(300, 256)
+
+    def gradients(table_of):
+        grad, = torch.autograd.grad((table_of(unit_vectors).float() * weights).sum(), unit_vectors)
+        return grad
+
+    def reference(vectors):  # F.embedding's gather and backward
+        left, right = (torch.nn.functional.embedding(unit_ids[:, :, j].long(), vectors) for j in range(2))
+        return (left.unsqueeze(-1) * right.unsqueeze(-2)).flatten(-2).sum(1)
+
+    grad = gradients(lambda vectors: entangle(vectors, unit_ids, 256))
+    matrices = factor_scatter_matrices(unit_ids, 40, torch.float32)
+    assert [m.layout for m in matrices] == [torch.sparse_csr] * 2 and matrices[0].shape == (40, 300 * 8)
+    close = dict(rtol=1e-5, atol=1e-6 * grad.abs().max().item())  # float32 sums in another order
+    torch.testing.assert_close(grad, gradients(reference), **close)
+    entangle(unit_vectors, unit_ids, 256)
+    assert factor_scatter_matrices(unit_ids, 40, torch.float32) is matrices
+    unit_ids[:10, :, 0] = (unit_ids[:10, :, 0] + 1) % 40  # a changed index: new matrices, right gradients
+    assert factor_scatter_matrices(unit_ids, 40, torch.float32) is not matrices
+    torch.testing.assert_close(gradients(lambda vectors: entangle(vectors, unit_ids, 256)), gradients(reference),
+                               **close)
+    half = gradients(lambda vectors: entangle(vectors.bfloat16(), unit_ids, 256))
+    torch.testing.assert_close(half, gradients(reference), rtol=3e-2, atol=3e-2 * grad.abs().max().item())
 
 
 def test_unit_size_and_dimension_errors():

@@ -282,3 +282,42 @@ def test_smoke_profile_goes_from_raw_text_to_a_results_table(tmp_path):
     remade = {path: path.stat().st_mtime_ns for path in (work / "results").glob("*.json")}
     assert set(remade) == set(rows_made)
     assert [path.name for path in remade if remade[path] != rows_made[path]] == ["word2ketxs20x.stage2.seed1.json"]
+
+    # train_longer.sh: the teacher and SEE from scratch go on from their last checkpoints to 60 updates
+    # with their own options; the rows above stay as they are
+    longer_sh = os.path.join(REPO, "examples", "common", "train_longer.sh")
+    rows = ["teacher", "see20x.scratch.seed1"]
+    longer = subprocess.run(["bash", longer_sh, str(work), "60", *rows], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert longer.returncode == 0, longer.stdout[-3000:] + longer.stderr[-3000:]
+    u60 = work / "longer" / "u60"
+    for name in rows:
+        log = (u60 / "logs" / f"{name}.log").read_text()
+        assert re.search(r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ 40 updates\)", log), name
+        assert "'max_update': 60" in log and "'seed': 1" in log
+        row = json.loads((u60 / "results" / f"{name}.json").read_text())
+        assert row["updates"] == 60 and row["valid_nll"] > 0, row
+        assert set(row["tests"]) == {"iwslt17_tst2017", "tvsub_test"}
+        assert all(test["bleu"] >= 0 for test in row["tests"].values())
+    assert "see_transformer" in (u60 / "logs" / "see20x.scratch.seed1.log").read_text()
+    assert (u60 / "RESULTS.md").stat().st_size > 0
+    assert {path: path.stat().st_mtime_ns for path in (work / "ckpt").glob("*/*.pt")} == made
+    # a rerun finds the rows done
+    again = subprocess.run(["bash", longer_sh, str(work), "60", *rows], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0 and " on to 60 updates" not in again.stdout, again.stdout + again.stderr
+
+
+def test_train_longer_refuses_a_row_the_recipe_has_not_made(tmp_path):
+    """train_longer.sh names a row that was never trained (or never evaluated) in one line, and makes nothing."""
+    work = tmp_path / "work"
+    for part in ("raw", "bin", "ckpt/teacher"):
+        (work / part).mkdir(parents=True)
+    write(work / "raw" / "TRAINED_ON", "TVsub\n")
+    write(work / "bin" / "TEST_SPLITS", "tvsub_test\n")
+    result = subprocess.run(["bash", os.path.join(REPO, "examples", "common", "train_longer.sh"), str(work), "60",
+                             "teacher"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.endswith(f"error: {work}/ckpt/teacher: no trained and evaluated row teacher; "
+                                  "train it with the recipe first\n")
+    assert not (work / "longer").exists()

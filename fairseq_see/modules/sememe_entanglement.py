@@ -12,8 +12,11 @@ Shapes used below: V vocabulary, R rank (slots), o order, U rows of all tables, 
 d model dimension, D = q^o >= d.
 """
 
+import warnings
+
 import torch
 import torch.nn.functional as F
+from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import UserInputError
 from ..lexicon.index import check_index_sizes
@@ -80,33 +83,67 @@ def outer_product(factors):
 
 
 class _RowGather(torch.autograd.Function):
-    """``table[ids]`` whose backward is one ``index_add_`` of the contiguous gradient.
+    """``table[ids]`` whose backward sums the gradient into the table's rows without
+    ``F.embedding``'s ``embedding_dense_backward``.
 
-    On CPU, ``F.embedding``'s backward (``embedding_dense_backward``) was the rebuild's largest cost
-    (37% of it at |V| 6k, d 256, 47 slots); with this one a rebuild takes 0.64-0.89 of the time at d
-    64-256 and the same within noise at d 512 (``benchmarks/rebuild_cost.py --baseline``, RESULTS.md).
+    On CPU that backward was the rebuild's largest cost (37% of it at |V| 6k, d 256, 47 slots). This
+    one multiplies the gradient by the index's 0/1 scatter matrix (``scatter_matrix``), made once per
+    index: at |V| 6k, 32 slots, q 16 a quarter of ``index_add_``'s time, which it replaced
+    (``benchmarks/rebuild_cost.py --baseline``, RESULTS.md). Half-precision tables, which CPU sparse
+    products do not take, and gradients of another dtype than the matrix's take ``index_add_``.
     """
 
     @staticmethod
-    def forward(ctx, table, ids):
+    def forward(ctx, table, ids, scatter):
         flat = ids.reshape(-1).long()  # (N,): contiguous int64, index_select's and index_add_'s fast path
         ctx.save_for_backward(flat)
-        ctx.rows = table.shape[0]
+        ctx.rows, ctx.scatter = table.shape[0], scatter
         return table.index_select(0, flat).view(*ids.shape, table.shape[1])  # (..., q)
 
     @staticmethod
     def backward(ctx, grad):
         flat, = ctx.saved_tensors
         q = grad.shape[-1]
-        rows = grad.new_zeros(ctx.rows, q).index_add_(0, flat, grad.reshape(-1, q))  # (U, q)
-        return rows, None
+        grad = grad.reshape(-1, q)  # (N, q)
+        if ctx.scatter is not None and grad.dtype == ctx.scatter.dtype:
+            return ctx.scatter @ grad, None, None  # (U, N) @ (N, q) -> (U, q)
+        return grad.new_zeros(ctx.rows, q).index_add_(0, flat, grad), None, None  # (U, q)
 
 
-def gather_rows(table, ids):
-    """``table[ids]``: (U, q), (...) -> (..., q); on CPU with the faster backward above. CUDA keeps
-    ``F.embedding``, whose backward is deterministic (``index_add_`` there adds atomically)."""
+def scatter_matrix(ids, rows, dtype):
+    """The (rows, N) 0/1 CSR matrix S with S[u, n] = 1 where ``ids.reshape(-1)[n] == u``: S @ g sums
+    the N gathered rows' gradients g (of ``dtype``) into the table's ``rows`` rows."""
+    flat = ids.reshape(-1).long()  # (N,)
+    order = torch.argsort(flat, stable=True)  # (N,): column indices, row by row
+    counts = torch.bincount(flat, minlength=rows)  # (rows,)
+    crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])  # (rows + 1,)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is not
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, order, torch.ones(flat.numel()), size=(rows, flat.numel()), dtype=dtype)
+
+
+# index tensor -> (its version, rows, dtype, one scatter matrix a factor): an index is fixed while a
+# model trains, so each factor's matrix is made once; a replaced index (a checkpoint loaded) is a new
+# key, one changed in place a new version
+_SCATTERS = WeakIdKeyDictionary()  # by identity: a tensor's == is elementwise
+
+
+def factor_scatter_matrices(unit_ids, rows, dtype):
+    """``scatter_matrix`` of each factor's ids, (V, R, o) -> o x (rows, V·R), cached per index."""
+    cached = _SCATTERS.get(unit_ids)
+    if cached is None or cached[:3] != (unit_ids._version, rows, dtype):
+        cached = (unit_ids._version, rows, dtype,
+                  [scatter_matrix(unit_ids[:, :, j], rows, dtype) for j in range(unit_ids.shape[2])])
+        _SCATTERS[unit_ids] = cached
+    return cached[3]
+
+
+def gather_rows(table, ids, scatter=None):
+    """``table[ids]``: (U, q), (...) -> (..., q); on CPU with the faster backward above (``scatter``:
+    ``scatter_matrix(ids, U)``, else ``index_add_``). CUDA keeps ``F.embedding``, whose backward is
+    deterministic (``index_add_`` there adds atomically)."""
     if table.device.type == "cpu" and table.requires_grad and torch.is_grad_enabled():
-        return _RowGather.apply(table, ids)
+        return _RowGather.apply(table, ids, scatter)
     return F.embedding(ids, table)
 
 
@@ -124,12 +161,16 @@ def entangle(unit_vectors, unit_ids, dim):
     in backward, a quarter of the rebuild's time at d 256 (benchmarks/rebuild_cost.py).
     """
     vocab, rank, order = unit_ids.shape
+    scatters = [None] * order
+    if (unit_vectors.device.type == "cpu" and unit_vectors.requires_grad and torch.is_grad_enabled()
+            and unit_vectors.dtype in (torch.float32, torch.float64)):
+        scatters = factor_scatter_matrices(unit_ids, unit_vectors.shape[0], unit_vectors.dtype)  # o x (U, V·R)
     if unit_ids.dtype not in (torch.int32, torch.int64):
         unit_ids = unit_ids.int()  # stored as small as |U| allows; the lookup takes int32/int64
     if order == 1:
-        return gather_rows(unit_vectors, unit_ids[:, :, 0]).sum(1)[:, :dim]  # (V, R, q) -> (V, d)
+        return gather_rows(unit_vectors, unit_ids[:, :, 0], scatters[0]).sum(1)[:, :dim]  # (V, R, q) -> (V, d)
     split = order // 2
-    factors = [gather_rows(unit_vectors, unit_ids[:, :, j]) for j in range(order)]  # o x (V, R, q)
+    factors = [gather_rows(unit_vectors, unit_ids[:, :, j], scatters[j]) for j in range(order)]  # o x (V, R, q)
     left = outer_product(factors[:split])  # (V, R, q^a)
     right = outer_product(factors[split:])  # (V, R, q^(o-a))
     table = torch.bmm(left.transpose(1, 2), right).reshape(vocab, -1)  # (V, q^a, q^(o-a)) -> (V, D)
