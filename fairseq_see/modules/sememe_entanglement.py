@@ -138,11 +138,16 @@ def factor_scatter_matrices(unit_ids, rows, dtype):
     return cached[3]
 
 
+def takes_cpu_backward(table):
+    """Does ``gather_rows`` give ``table``'s gathers the backward above? On CPU, when it trains."""
+    return table.device.type == "cpu" and table.requires_grad and torch.is_grad_enabled()
+
+
 def gather_rows(table, ids, scatter=None):
     """``table[ids]``: (U, q), (...) -> (..., q); on CPU with the faster backward above (``scatter``:
-    ``scatter_matrix(ids, U)``, else ``index_add_``). CUDA keeps ``F.embedding``, whose backward is
-    deterministic (``index_add_`` there adds atomically)."""
-    if table.device.type == "cpu" and table.requires_grad and torch.is_grad_enabled():
+    ``scatter_matrix(ids, U, table.dtype)``, else ``index_add_``). CUDA keeps ``F.embedding``, whose
+    backward is deterministic (``index_add_`` there adds atomically)."""
+    if takes_cpu_backward(table):
         return _RowGather.apply(table, ids, scatter)
     return F.embedding(ids, table)
 
@@ -162,8 +167,7 @@ def entangle(unit_vectors, unit_ids, dim):
     """
     vocab, rank, order = unit_ids.shape
     scatters = [None] * order
-    if (unit_vectors.device.type == "cpu" and unit_vectors.requires_grad and torch.is_grad_enabled()
-            and unit_vectors.dtype in (torch.float32, torch.float64)):
+    if takes_cpu_backward(unit_vectors) and unit_vectors.dtype in (torch.float32, torch.float64):
         scatters = factor_scatter_matrices(unit_ids, unit_vectors.shape[0], unit_vectors.dtype)  # o x (U, V·R)
     if unit_ids.dtype not in (torch.int32, torch.int64):
         unit_ids = unit_ids.int()  # stored as small as |U| allows; the lookup takes int32/int64
